@@ -1,0 +1,201 @@
+"""Physics of the simulated massager: pneumatics per zone, shared manifold, heaters, sensors.
+
+Numbers from research §8 (product anchors). Per zone (both sleeves' chambers, fed in parallel):
+
+* volume ``V(P) = V_dead + V_slack·(1 − e^(−P/P_s)) + C_t·P``, air ``N = V·(1 + P/P_atm)``;
+  we integrate ``dP/dt = Q / (dN/dP)`` so no numeric inversion is needed per step;
+* pump flow into the manifold ``Q = u·Q0·(1 − P_m/P_max)``, nothing below the stall duty;
+* each open inlet joins its zone to the manifold through a linear conductance, so open zones share
+  the pump and equalise (this is also how a zone with a stuck exhaust vents through the others);
+* exhaust ``Q = k·√P``; leak ``Q = P/R``; faults add leaks, freeze valves or sensors;
+* sensors see the zone through a first-order lag (tubing, ADC filter), plus noise and steps;
+* heater ``C·dT/dt = P·on − (T − T_skin)/R_skin − (T − T_amb)/R_amb``.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass
+
+from pydantic import BaseModel, ConfigDict, Field
+
+P_ATM_MMHG = 760.0
+
+
+class SimConfig(BaseModel):
+    """Physical constants of the simulated appliance; the defaults match research §8."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    seed: int = 0
+    max_step_s: float = Field(0.02, gt=0, le=0.05)
+    dead_volume_l: float = 0.015
+    slack_volume_l: tuple[float, float] = (0.18, 0.34)  # distal … proximal zone
+    slack_pressure_mmhg: float = 15.0
+    tissue_compliance_l_per_mmhg: float = 0.002
+    pump_free_flow_l_min: float = 2.5
+    pump_max_mmhg: float = 450.0
+    pump_stall_duty: float = 0.4
+    inlet_conductance_l_s_mmhg: float = 0.01
+    exhaust_k: float = 0.035
+    leak_r: float = 60000.0  # healthy garment: ≈0.5 mmHg/s at 80 mmHg
+    slow_leak_r: float = 4000.0  # ≈5 mmHg/s at 60 mmHg
+    hose_off_k: float = 0.05
+    sensor_lag_s: float = Field(0.04, ge=0, le=1)  # tubing and the ADC's own filter
+    sensor_noise_mmhg: float = 0.3
+    sensor_step_mmhg: float = 0.1
+    sensor_offset_mmhg: float = 40.0
+    heater_w: float = 25.0
+    heater_capacity_j_k: float = 350.0
+    heater_r_skin: float = 1.5
+    heater_r_amb: float = 3.0
+    skin_c: float = 33.0
+    ambient_c: float = 22.0
+    temp_noise_c: float = 0.05
+    temp_step_c: float = 0.0625
+
+
+@dataclass(slots=True)
+class _Zone:
+    slack: float
+    pressure: float = 0.0
+    sensed: float = 0.0
+    inlet_open: bool = False
+    exhaust_open: bool = True
+    inlet_stuck_open: bool = False
+    exhaust_stuck_closed: bool = False
+    extra_leak_r: float = math.inf
+    hose_off: bool = False
+    sensor_frozen: float | None = None
+    sensor_offset: float = 0.0
+
+
+@dataclass(slots=True)
+class _Pad:
+    temperature: float
+    r_skin: float
+    on: bool = False
+    stuck_on: bool = False
+
+
+class Physics:
+    """The simulated appliance's physical state, integrated lazily up to the clock's time."""
+
+    def __init__(self, *, zones: int, heaters: int, config: SimConfig, start: float = 0.0) -> None:
+        self.config = config
+        self._rng = random.Random(config.seed)
+        lo, hi = config.slack_volume_l
+        self.zones = [
+            _Zone(slack=lo + (hi - lo) * (i / (zones - 1) if zones > 1 else 0.5))
+            for i in range(zones)
+        ]
+        # Each pad starts at its passive equilibrium between skin and room; sleeves differ a little.
+        self.pads = [
+            _Pad(temperature=0.0, r_skin=config.heater_r_skin * self._rng.uniform(0.9, 1.1))
+            for _ in range(heaters)
+        ]
+        for pad in self.pads:
+            pad.temperature = self._equilibrium(pad, power=0.0)
+        self.pump_duty = 0.0
+        self.pump_stalled = False
+        self.heater_supply = False
+        self.vibration = 0.0
+        self.crashed = False
+        self.time = start
+
+    def _equilibrium(self, pad: _Pad, *, power: float) -> float:
+        c = self.config
+        g_skin, g_amb = 1.0 / pad.r_skin, 1.0 / c.heater_r_amb
+        return (power + c.skin_c * g_skin + c.ambient_c * g_amb) / (g_skin + g_amb)
+
+    # -- integration ------------------------------------------------------------------------
+    def advance_to(self, t: float) -> None:
+        """Integrate the physics from the last time up to `t` in steps of at most `max_step_s`."""
+        remaining = t - self.time
+        if remaining <= 0:
+            return
+        step = self.config.max_step_s
+        while remaining > 1e-12:
+            dt = step if remaining > step else remaining
+            self._step(dt)
+            remaining -= dt
+        self.time = t
+
+    def _compliance(self, zone: _Zone) -> float:
+        c = self.config
+        p = zone.pressure
+        e = math.exp(-p / c.slack_pressure_mmhg)
+        volume = c.dead_volume_l + zone.slack * (1.0 - e) + c.tissue_compliance_l_per_mmhg * p
+        dv = zone.slack / c.slack_pressure_mmhg * e + c.tissue_compliance_l_per_mmhg
+        return dv * (1.0 + p / P_ATM_MMHG) + volume / P_ATM_MMHG
+
+    def _step(self, dt: float) -> None:
+        c = self.config
+        zones = self.zones
+        lag = 1.0 - math.exp(-dt / c.sensor_lag_s) if c.sensor_lag_s > 0 else 1.0
+        flows = [0.0] * len(zones)
+        open_zones = [i for i, z in enumerate(zones) if z.inlet_open or z.inlet_stuck_open]
+        if open_zones:
+            duty = self.pump_duty
+            running = duty >= c.pump_stall_duty and not self.pump_stalled
+            a = duty * c.pump_free_flow_l_min / 60.0 if running else 0.0
+            g = c.inlet_conductance_l_s_mmhg
+            total = sum(zones[i].pressure for i in open_zones)
+            manifold = (a / g + total) / (len(open_zones) + a / (g * c.pump_max_mmhg))
+            for i in open_zones:
+                flows[i] = g * (manifold - zones[i].pressure)
+        for i, zone in enumerate(zones):
+            p = zone.pressure
+            q = flows[i] - p / c.leak_r - p / zone.extra_leak_r
+            if p > 0.0:
+                root = math.sqrt(p)
+                if zone.exhaust_open and not zone.exhaust_stuck_closed:
+                    q -= c.exhaust_k * root
+                if zone.hose_off:
+                    q -= c.hose_off_k * root
+            p += q / self._compliance(zone) * dt
+            zone.pressure = p = p if p > 0.0 else 0.0
+            zone.sensed += (p - zone.sensed) * lag
+        supply = self.heater_supply
+        for pad in self.pads:
+            power = c.heater_w if supply and (pad.on or pad.stuck_on) else 0.0
+            heat_flow = (
+                power
+                - (pad.temperature - c.skin_c) / pad.r_skin
+                - (pad.temperature - c.ambient_c) / c.heater_r_amb
+            )
+            pad.temperature += heat_flow / c.heater_capacity_j_k * dt
+
+    # -- sensors ----------------------------------------------------------------------------
+    def sense_pressure(self, zone_index: int) -> float:
+        """A noisy, quantised reading of one zone, as the sensor would give it."""
+        c = self.config
+        zone = self.zones[zone_index]
+        if zone.sensor_frozen is not None:
+            return zone.sensor_frozen
+        raw = zone.sensed + zone.sensor_offset + self._rng.gauss(0.0, c.sensor_noise_mmhg)
+        return round(raw / c.sensor_step_mmhg) * c.sensor_step_mmhg
+
+    def sense_temperature(self, pad_index: int) -> float:
+        """A noisy, quantised skin-side temperature reading of one pad."""
+        c = self.config
+        raw = self.pads[pad_index].temperature + self._rng.gauss(0.0, c.temp_noise_c)
+        return round(raw / c.temp_step_c) * c.temp_step_c
+
+    # -- process death ----------------------------------------------------------------------
+    def release_lines(self) -> None:
+        """The control process died: every line falls back to its unpowered default.
+
+        Pull-downs turn pump, heaters and vibration off; normally-closed inlets close and
+        normally-open exhausts open, so the sleeves vent by physics, not by software.
+        """
+        self.crashed = True
+        self.pump_duty = 0.0
+        self.heater_supply = False
+        self.vibration = 0.0
+        for pad in self.pads:
+            pad.on = False
+        for zone in self.zones:
+            zone.inlet_open = False
+            zone.exhaust_open = True

@@ -1,0 +1,490 @@
+"""The massager: session state machine wired to patterns, regulator, heat and the supervisor.
+
+``idle → fit_check → running ⇄ paused → venting → idle``, and ``fault`` from anywhere
+(SPEC §2.5). `submit()` applies a command at once and atomically (all of it or none of it);
+`step()` turns one tick's readings into the orders for the hardware, after the safety
+supervisor has checked them.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+from pydantic import ValidationError
+
+from device.control.faults import FaultCode, Priority
+from device.control.heating import HeatController
+from device.control.patterns import Knead, Pattern, Phase, make_pattern
+from device.control.regulator import PressureRegulator
+from device.control.setpoints import setpoint_cap_mmhg, zone_setpoints
+from device.control.supervisor import Context, SafetySupervisor, Trip
+from device.hal import Orders, Readings
+from device.settings import (
+    HEAT_SETPOINT_C,
+    VIBRATION_DUTY,
+    DeviceSettings,
+    Heat,
+    Mode,
+    SessionSettings,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+
+
+class Status(StrEnum):
+    """Where the device is in its lifecycle."""
+
+    IDLE = "idle"
+    FIT_CHECK = "fit_check"
+    RUNNING = "running"
+    PAUSED = "paused"
+    VENTING = "venting"
+    FAULT = "fault"
+
+
+ACTIVE = frozenset({Status.FIT_CHECK, Status.RUNNING, Status.PAUSED})
+
+
+class Action(StrEnum):
+    """What a command asks the device to do."""
+
+    START = "start"
+    STOP = "stop"
+    PAUSE = "pause"
+    RESUME = "resume"
+    VENT = "vent"
+    CLEAR_FAULT = "clear_fault"
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    """An action and/or setting changes, applied together or not at all."""
+
+    action: Action | None = None
+    changes: Mapping[str, Any] = field(default_factory=dict)
+
+
+class CommandRejectedError(Exception):
+    """A command that was refused; nothing of it was applied.
+
+    Args:
+        code: machine-readable reason (``invalid``, ``fault_latched``, ``not_running``, …).
+        message: for people; names the field when a value is at fault.
+    """
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What an accepted command did."""
+
+    changed: bool
+    message: str
+
+
+@dataclass(slots=True)
+class SessionRecord:
+    """One session: id, start, end and why it ended."""
+
+    id: str
+    started_at: datetime
+    settings: SessionSettings
+    ended_at: datetime | None = None
+    end_reason: str | None = None
+    running_s: float = 0.0
+    cycles: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """Something that happened, for the event stream (`event_type` as in SPEC §3)."""
+
+    event_type: str
+    at: float
+    session_id: str | None
+    data: Mapping[str, Any] = field(default_factory=dict)
+
+
+def _describe(error: ValidationError) -> str:
+    parts = []
+    for e in error.errors():
+        where = ".".join(str(x) for x in e["loc"]) or "command"
+        parts.append(f"{where}: {e['msg']}")
+    return "; ".join(parts)
+
+
+class Massager:
+    """The whole appliance's logic. Pure: time comes in with every call.
+
+    Args:
+        device: zones, timings, tuning and limits.
+        settings: the session settings to start from.
+        wall: maps a monotonic time to wall-clock time (for session records and `ends_at`).
+        new_id: makes a session id.
+    """
+
+    def __init__(
+        self,
+        *,
+        device: DeviceSettings,
+        settings: SessionSettings | None = None,
+        wall: Callable[[float], datetime],
+        new_id: Callable[[], str],
+    ) -> None:
+        self.device = device
+        self.settings = settings or SessionSettings()
+        device.check_session(self.settings)
+        self._wall = wall
+        self._new_id = new_id
+        n = len(device.zones)
+        self.zones = n
+        self.status = Status.IDLE
+        self.session: SessionRecord | None = None
+        self.history: list[SessionRecord] = []
+        self.fault: FaultCode | None = None
+        self.fault_message = ""
+        self.sessions_completed = 0
+        self.therapy_s_total = 0.0
+        self.pressures = [0.0] * n
+        self.targets: list[float | None] = [None] * n
+        self.temperatures: list[float] = [math.nan] * device.heaters
+        self.pattern: Pattern | None = None
+        self.supervisor = SafetySupervisor(zones=n, heaters=device.heaters, limits=device.limits)
+        self._regulator = PressureRegulator(zones=n, tuning=device.regulator)
+        self._heat = HeatController(heaters=device.heaters, tuning=device.heat)
+        self._events: list[Event] = []
+        self._last: float | None = None
+        self._since = 0.0  # when the current status began
+        self._cycles_before = 0
+        self._pattern_mode: Mode | None = None
+
+    # -- commands -------------------------------------------------------------------------
+    def submit(self, command: Command, now: float) -> Outcome:
+        """Apply `command` now, entirely or not at all.
+
+        Raises:
+            CommandRejectedError: the command is invalid or not possible now; nothing changed.
+        """
+        settings = self.settings
+        if command.changes:
+            try:
+                settings = self.settings.with_changes(**command.changes)
+                self.device.check_session(settings)
+            except ValidationError as exc:
+                raise CommandRejectedError("invalid", _describe(exc)) from None
+            except (ValueError, TypeError) as exc:
+                raise CommandRejectedError("invalid", str(exc)) from None
+        action = command.action
+        status = self.status
+        if action is Action.START and status is Status.FAULT:
+            raise CommandRejectedError(
+                "fault_latched", f"fault {self.fault} is latched: clear_fault first"
+            )
+        if action is Action.PAUSE and status not in (Status.RUNNING, Status.PAUSED):
+            raise CommandRejectedError("not_running", f"cannot pause while {status}")
+        if action is Action.RESUME and status not in (Status.RUNNING, Status.PAUSED):
+            raise CommandRejectedError("not_paused", f"cannot resume while {status}")
+
+        changed = settings != self.settings
+        self.settings = settings
+        message = "settings changed" if changed else "no change"
+        if action is not None:
+            done, message = self._act(action, now)
+            changed = changed or done
+        return Outcome(changed=changed, message=message)
+
+    def _act(self, action: Action, now: float) -> tuple[bool, str]:
+        status = self.status
+        match action:
+            case Action.START:
+                if status is Status.PAUSED:
+                    return self._act(Action.RESUME, now)
+                if status in ACTIVE:
+                    return False, f"already {status}"
+                self._start(now)
+                return True, "session started"
+            case Action.STOP | Action.VENT:
+                if status in ACTIVE:
+                    self._end(now, "stopped")
+                    return True, "session stopped"
+                if action is Action.VENT and status is Status.IDLE:
+                    self._set_status(Status.VENTING, now)
+                    return True, "venting"
+                return False, f"nothing to stop while {status}"
+            case Action.PAUSE:
+                if status is Status.PAUSED:
+                    return False, "already paused"
+                self._set_status(Status.PAUSED, now)
+                self._heat.reset()
+                return True, "paused"
+            case Action.RESUME:
+                if status is Status.RUNNING:
+                    return False, "already running"
+                self._set_status(Status.RUNNING, now)
+                if self.pattern is not None:
+                    self.pattern.start(now)  # the sleeves were vented: begin a fresh cycle
+                return True, "resumed"
+            case Action.CLEAR_FAULT:
+                return self._clear_fault(now)
+
+    def _start(self, now: float) -> None:
+        if self.fault is not None:
+            self._clear_fault(now)
+        self.session = SessionRecord(
+            id=self._new_id(), started_at=self._wall(now), settings=self.settings
+        )
+        self.pattern = None
+        self._cycles_before = 0
+        self._set_status(Status.FIT_CHECK, now)
+        self._emit(
+            "session_started",
+            now,
+            preset=self.settings.preset,
+            mode=self.settings.mode.value,
+            intensity=self.settings.intensity,
+            duration_min=self.settings.duration_min,
+        )
+
+    def _end(self, now: float, reason: str) -> None:
+        session = self.session
+        if session is None or session.end_reason is not None:
+            return
+        session.ended_at = self._wall(now)
+        session.end_reason = reason
+        session.cycles = self.cycles
+        self.history.append(session)
+        self.therapy_s_total += session.running_s
+        kind = "session_stopped"
+        if reason == "completed":
+            self.sessions_completed += 1
+            kind = "session_completed"
+        self._emit(kind, now, end_reason=reason, duration_s=round(session.running_s, 1))
+        self._heat.reset()
+        if self.status is not Status.FAULT:
+            self._set_status(Status.VENTING, now)
+
+    def _clear_fault(self, now: float) -> tuple[bool, str]:
+        code = self.fault
+        if code is None:
+            return False, "no fault"
+        self.supervisor.clear()
+        self.fault = None
+        self.fault_message = ""
+        if self.status is Status.FAULT:
+            self._set_status(Status.VENTING, now)
+        self._emit("fault_cleared", now, code=code.value)
+        return True, f"fault {code} cleared"
+
+    # -- the tick -------------------------------------------------------------------------
+    def step(self, now: float, readings: Readings, *, late: bool = False) -> Orders:
+        """Advance to `now` with this tick's readings and return the orders for the hardware."""
+        dt = 0.0 if self._last is None else max(now - self._last, 0.0)
+        self._last = now
+        pressures = self.pressures
+        for i, sample in enumerate(readings.pressure):
+            # A light filter: sensor noise should not open and close valves every tick.
+            pressures[i] += 0.6 * (sample.value - pressures[i])
+            if not math.isfinite(pressures[i]):
+                pressures[i] = sample.value if math.isfinite(sample.value) else 0.0
+        self.temperatures = [s.value for s in readings.temperature]
+
+        targets = self._advance(now, dt, pressures)
+        self.supervisor.cap_targets(targets, setpoint_cap_mmhg(self.device, self.settings))
+        orders = Orders(zones=self.zones, heaters=self.device.heaters)
+        self._regulator.regulate(pressures, targets, orders)
+        heat_sp = self._heat_setpoint()
+        if heat_sp is None:
+            self._heat.reset()
+        else:
+            orders.heater_on = self._heat.update(now, self.temperatures, heat_sp)
+            orders.heater_supply = True
+        if self.status is Status.RUNNING:
+            orders.vibration = VIBRATION_DUTY[self.settings.vibration]
+
+        session_id = self.session.id if self.session and self.status in ACTIVE else None
+        ctx = Context(
+            session=session_id,
+            running=self.status is Status.RUNNING,
+            targets=targets,
+            heat_setpoint=heat_sp,
+            late=late,
+        )
+        for trip in self.supervisor.check(now, readings, ctx, orders):
+            self._on_trip(now, trip, orders)
+        self.targets = targets
+        return orders
+
+    def _advance(self, now: float, dt: float, pressures: list[float]) -> list[float | None]:
+        """Run the state machine; return this tick's per-zone targets."""
+        dev = self.device
+        vented = [None] * self.zones
+        status = self.status
+        if status is Status.VENTING:
+            if max(pressures) < dev.limits.vent_below_mmhg:
+                self._set_status(Status.IDLE, now)
+            return list(vented)
+        if status is Status.FIT_CHECK:
+            if pressures[0] >= dev.fit_check_mmhg - dev.regulator.reached_tolerance_mmhg:
+                self._set_status(Status.RUNNING, now)
+                self.pattern = self._make_pattern()
+                self.pattern.start(now)
+            elif now - self._since > dev.fit_check_timeout_s:
+                self._raise(
+                    now,
+                    Trip(
+                        FaultCode.NO_SLEEVE,
+                        f"zone 0 did not reach {dev.fit_check_mmhg:.0f} mmHg in "
+                        f"{dev.fit_check_timeout_s:.0f} s: sleeve off or hose loose",
+                        0,
+                    ),
+                )
+                return list(vented)
+            else:
+                return [dev.fit_check_mmhg, *vented[1:]]
+        if self.status is Status.RUNNING and self.session is not None:
+            session = self.session
+            session.running_s += dt
+            if session.running_s >= self.settings.duration_min * 60.0:
+                self._end(now, "completed")
+                return list(vented)
+            pattern = self.pattern
+            assert pattern is not None  # noqa: S101 - RUNNING always has one
+            if self._pattern_mode is not self.settings.mode and (
+                pattern.phase is Phase.RESTING or isinstance(pattern, Knead)
+            ):
+                self._cycles_before += pattern.cycles
+                pattern = self.pattern = self._make_pattern()
+                pattern.start(now)
+            return list(pattern.step(now, pressures))
+        if status is Status.PAUSED and now - self._since > dev.limits.max_pause_min * 60.0:
+            self._end(now, "stopped")
+        return list(vented)
+
+    def _make_pattern(self) -> Pattern:
+        pattern = make_pattern(
+            self.settings.mode,
+            device=self.device,
+            setpoints=self._current_setpoints,
+            rest_s=self.settings.rest_s,
+        )
+        self._pattern_mode = self.settings.mode
+        return pattern
+
+    def _current_setpoints(self) -> list[float]:
+        ramp = 1.0
+        dev = self.device
+        if dev.soft_start and dev.soft_start_s > 0 and self.session is not None:
+            ramp = self.session.running_s / dev.soft_start_s
+        return zone_setpoints(dev, self.settings, ramp=ramp)
+
+    def _heat_setpoint(self) -> float | None:
+        s = self.settings
+        if self.status is not Status.RUNNING or s.heat is Heat.OFF or self.session is None:
+            return None
+        if s.heat_minutes is not None and self.session.running_s >= s.heat_minutes * 60.0:
+            return None
+        return HEAT_SETPOINT_C[s.heat]
+
+    def _on_trip(self, now: float, trip: Trip, orders: Orders) -> None:
+        self._raise(now, trip)
+        if trip.code.ends_session:
+            orders.make_safe()  # act in this tick, not the next one
+
+    def _raise(self, now: float, trip: Trip) -> None:
+        self.fault = trip.code
+        self.fault_message = trip.message
+        self._emit(
+            "fault_raised",
+            now,
+            code=trip.code.value,
+            priority=trip.priority.value,
+            message=trip.message,
+            zone=None if trip.zone is None else self.device.zones[trip.zone],
+        )
+        if trip.priority is Priority.HIGH:
+            self._set_status(Status.FAULT, now)
+            self._end(now, f"fault:{trip.code}")
+        elif trip.code.ends_session and self.status in ACTIVE:
+            self._end(now, f"fault:{trip.code}")
+
+    def _set_status(self, status: Status, now: float) -> None:
+        self.status = status
+        self._since = now
+
+    def _emit(self, event_type: str, now: float, **data: Any) -> None:
+        session_id = self.session.id if self.session else None
+        self._events.append(Event(event_type=event_type, at=now, session_id=session_id, data=data))
+
+    # -- read-outs ------------------------------------------------------------------------
+    def drain_events(self) -> list[Event]:
+        """Return and forget the events since the last call."""
+        events, self._events = self._events, []
+        return events
+
+    @property
+    def cycles(self) -> int:
+        """Pattern cycles completed in the current (or last) session."""
+        return self._cycles_before + (self.pattern.cycles if self.pattern else 0)
+
+    @property
+    def phase(self) -> Phase | None:
+        """The pattern's phase while running, else None."""
+        if self.status is Status.RUNNING and self.pattern is not None:
+            return self.pattern.phase
+        return None
+
+    def remaining_s(self) -> float:
+        """Seconds of session time left (0 when no session is active)."""
+        if self.session is None or self.status not in ACTIVE:
+            return 0.0
+        return max(self.settings.duration_min * 60.0 - self.session.running_s, 0.0)
+
+    def snapshot(self, now: float) -> dict[str, Any]:
+        """The device state as plain data (the basis of the MQTT `state` payload)."""
+        s = self.settings
+        zones = self.device.zones
+        active = self.status in ACTIVE and self.session is not None
+        elapsed = self.session.running_s if active and self.session else 0.0
+        remaining = self.remaining_s()
+        total = s.duration_min * 60.0
+        ends_at = None
+        if self.status in (Status.RUNNING, Status.FIT_CHECK):
+            ends_at = (self._wall(now) + timedelta(seconds=remaining)).isoformat()
+        phase = self.phase
+        return {
+            "status": self.status.value,
+            "phase": phase.value if phase else None,
+            "power": "ON" if self.status in ACTIVE else "OFF",
+            "mode": s.mode.value,
+            "preset": s.preset,
+            "intensity": s.intensity,
+            "heat": s.heat.value,
+            "vibration": s.vibration.value,
+            "duration_min": s.duration_min,
+            "posture": s.posture.value,
+            "zone_boost": s.zone_boost,
+            "remaining_s": round(remaining),
+            "elapsed_s": round(elapsed),
+            "progress": round(100.0 * elapsed / total) if active else 0,
+            "ends_at": ends_at,
+            "session_id": self.session.id if active and self.session else None,
+            "pressure_mmhg": {z: round(p, 1) for z, p in zip(zones, self.pressures, strict=True)},
+            "target_mmhg": {
+                z: None if t is None else round(t, 1)
+                for z, t in zip(zones, self.targets, strict=True)
+            },
+            "heater_c": max(self.temperatures, default=None),
+            "fault": self.fault.value if self.fault else None,
+            "fault_message": self.fault_message or None,
+            "sessions_completed": self.sessions_completed,
+            "therapy_minutes_total": round(self.therapy_s_total / 60.0, 1),
+        }

@@ -1,0 +1,139 @@
+"""The loop that drives a `Massager`: real hardware in real time, or the simulator in virtual time.
+
+The same `tick()` runs either way.
+
+Real time: absolute deadlines (``t0 + k·period``, never ``sleep(period)`` after the work), an
+overrun counter, and safe state on every way out (return, exception, cancellation, signal).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import time
+from typing import TYPE_CHECKING
+
+from device.control.massager import Action, Command, Outcome
+
+if TYPE_CHECKING:
+    from device.control.massager import Massager
+    from device.hal import Clock, Hardware, Orders
+
+log = logging.getLogger(__name__)
+
+
+class MonotonicClock:
+    """The real clock: `time.monotonic` and `asyncio.sleep`."""
+
+    def now(self) -> float:
+        """Seconds on the monotonic clock."""
+        return time.monotonic()
+
+    async def sleep_until(self, deadline: float) -> None:
+        """Sleep until `deadline` on the monotonic clock."""
+        delay = deadline - time.monotonic()
+        await asyncio.sleep(max(delay, 0.0))
+
+
+class VirtualClock:
+    """Simulated time: sleeping jumps straight to the deadline."""
+
+    def __init__(self, start: float = 0.0) -> None:
+        self.t = start
+
+    def now(self) -> float:
+        """The current virtual time."""
+        return self.t
+
+    async def sleep_until(self, deadline: float) -> None:
+        """Jump to `deadline` (and let other tasks run once)."""
+        self.t = max(self.t, deadline)
+        await asyncio.sleep(0)
+
+
+class Runner:
+    """Runs the control tick against a `Hardware`.
+
+    Args:
+        massager: the control logic.
+        hardware: the parts it drives.
+        clock: real or virtual time.
+    """
+
+    def __init__(self, *, massager: Massager, hardware: Hardware, clock: Clock) -> None:
+        self.massager = massager
+        self.hardware = hardware
+        self.clock = clock
+        self.period = massager.device.period_s
+        self.ticks = 0
+        self.overruns = 0
+        self.max_lateness = 0.0
+        self.orders: Orders | None = None
+
+    def tick(self, now: float, *, late: bool = False) -> Orders:
+        """One control tick: read, decide (supervisor included), apply."""
+        readings = self.hardware.read()
+        orders = self.massager.step(now, readings, late=late)
+        self.hardware.apply(orders)
+        self.orders = orders
+        self.ticks += 1
+        return orders
+
+    def submit(self, command: Command) -> Outcome:
+        """Apply a command now. `stop` and `vent` reach the valves at once, not at the next tick."""
+        outcome = self.massager.submit(command, self.clock.now())
+        if command.action in (Action.STOP, Action.VENT):
+            self.hardware.safe_state()
+        return outcome
+
+    def run_virtual(self, seconds: float) -> None:
+        """Tick on the virtual clock for `seconds` of simulated time (no waiting)."""
+        clock = self.clock
+        if not isinstance(clock, VirtualClock):
+            raise TypeError("run_virtual needs a VirtualClock")
+        steps = round(seconds / self.period)
+        start = clock.t
+        for k in range(1, steps + 1):
+            clock.t = start + k * self.period
+            self.tick(clock.t)
+
+    async def run(self, *, stop: asyncio.Event | None = None) -> None:
+        """Tick at the control rate until `stop` is set or the task is cancelled.
+
+        Whatever ends the loop, every actuator is put in its safe state before this returns.
+        """
+        clock = self.clock
+        period = self.period
+        try:
+            deadline = clock.now()
+            while stop is None or not stop.is_set():
+                now = clock.now()
+                lateness = now - deadline
+                late = lateness > period
+                if lateness > self.max_lateness:
+                    self.max_lateness = lateness
+                if late:
+                    self.overruns += 1
+                    # Skip the periods already missed rather than bursting to catch up.
+                    deadline += period * int(lateness // period)
+                self.tick(now, late=late)
+                deadline += period
+                await clock.sleep_until(deadline)
+        finally:
+            self.hardware.safe_state()
+
+    async def serve(self, *, signals: tuple[int, ...] = (signal.SIGINT, signal.SIGTERM)) -> None:
+        """Run until one of `signals` arrives; the hardware ends in its safe state."""
+        loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+        for sig in signals:
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            await self.run(stop=stop)
+        finally:
+            for sig in signals:
+                with contextlib.suppress(ValueError, RuntimeError):
+                    loop.remove_signal_handler(sig)
+            log.info("control loop stopped; hardware in safe state")

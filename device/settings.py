@@ -1,0 +1,276 @@
+"""Settings a user chooses, device configuration and the safety limits, with hard bounds.
+
+Every number the control logic and the safety supervisor use lives here, once. Safety limits
+have bounds a configuration cannot exceed: a config may only tighten them (SPEC §2.6).
+"""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+from typing import Annotated, Any, Self
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+
+class Mode(StrEnum):
+    """Compression pattern (SPEC §2.3)."""
+
+    WAVE = "wave"
+    PULSE = "pulse"
+    SQUEEZE = "squeeze"
+    KNEAD = "knead"
+    GENTLE = "gentle"
+
+
+class Heat(StrEnum):
+    """Heat level; the skin-side set-point is in `HEAT_SETPOINT_C`."""
+
+    OFF = "off"
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+
+
+class Vibration(StrEnum):
+    """Vibration level; the motor duty is in `VIBRATION_DUTY`."""
+
+    OFF = "off"
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+
+
+class Posture(StrEnum):
+    """How the user sits; seated caps set-points at 70 mmHg."""
+
+    LYING = "lying"
+    SEATED = "seated"
+
+
+HEAT_SETPOINT_C: dict[Heat, float] = {Heat.LOW: 38.0, Heat.MEDIUM: 40.0, Heat.HIGH: 41.0}
+VIBRATION_DUTY: dict[Vibration, float] = {
+    Vibration.OFF: 0.0,
+    Vibration.LOW: 0.33,
+    Vibration.MEDIUM: 0.66,
+    Vibration.HIGH: 1.0,
+}
+SEATED_MAX_MMHG = 70
+NO_BOOST = "none"
+
+Intensity = Annotated[int, Field(ge=1, le=7, description="level 1-7")]
+_ZONE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,23}$")
+
+
+def intensity_setpoint_mmhg(level: int) -> int:
+    """Distal set-point of an intensity level: 1 → 20 mmHg … 7 → 80 mmHg."""
+    return 10 + 10 * level
+
+
+class SessionSettings(BaseModel):
+    """What the user chose for a session (SPEC §2.2). Frozen: changes make a new object."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    mode: Mode = Mode.WAVE
+    intensity: Intensity = 3
+    heat: Heat = Heat.OFF
+    vibration: Vibration = Vibration.OFF
+    duration_min: int = Field(20, ge=5, le=60)
+    zone_boost: str = NO_BOOST
+    posture: Posture = Posture.LYING
+    preset: str | None = None
+    # Preset refinements: the rest between cycles (None: the pattern's default) and how long
+    # heat runs in a session (None: until the heat limit).
+    rest_s: float | None = Field(None, ge=0, le=120)
+    heat_minutes: int | None = Field(None, ge=1, le=30)
+
+    def with_changes(self, **changes: Any) -> SessionSettings:
+        """Return a validated copy with `changes` applied; a preset applies first."""
+        data = self.model_dump()
+        preset = changes.pop("preset", None)
+        if preset is not None:
+            data = PRESETS[preset].model_dump() if preset in PRESETS else {**data, "preset": preset}
+        elif set(changes) & {"mode", "heat", "intensity", "duration_min", "posture"}:
+            data["preset"] = None  # the settings no longer are the preset's
+            if "mode" in changes:
+                data["rest_s"] = None
+            if "heat" in changes:
+                data["heat_minutes"] = None
+        data.update(changes)
+        return SessionSettings.model_validate(data)
+
+    @field_validator("preset")
+    @classmethod
+    def _known_preset(cls, value: str | None) -> str | None:
+        if value is not None and value not in PRESETS:
+            raise ValueError(f"unknown preset {value!r}; choose one of {', '.join(PRESETS)}")
+        return value
+
+
+PRESETS: dict[str, SessionSettings] = {}
+"""Named presets (SPEC §2.4); choosing one sets every field in one step."""
+
+
+def _preset(name: str, **fields: Any) -> None:
+    PRESETS[name] = SessionSettings.model_construct(
+        **{**SessionSettings().model_dump(), **fields, "preset": name}
+    )
+
+
+_preset("recovery", duration_min=20, intensity=3, mode=Mode.WAVE)
+_preset(
+    "bedtime", duration_min=45, intensity=2, mode=Mode.GENTLE, heat=Heat.MEDIUM, heat_minutes=20
+)
+_preset(
+    "desk_break",
+    duration_min=15,
+    intensity=3,
+    posture=Posture.SEATED,
+    mode=Mode.WAVE,
+    heat=Heat.LOW,
+)
+_preset(
+    "warm_up",
+    duration_min=10,
+    intensity=3,
+    mode=Mode.WAVE,
+    rest_s=10.0,
+    heat=Heat.MEDIUM,
+    vibration=Vibration.LOW,
+)
+_preset("circulation", duration_min=20, intensity=4, mode=Mode.PULSE)
+_preset("first_use", duration_min=10, intensity=1, mode=Mode.WAVE)
+for _p in PRESETS.values():  # the table above must itself be valid
+    SessionSettings.model_validate(_p.model_dump())
+
+
+class Limits(BaseModel):
+    """Safety limits (SPEC §2.6). The bounds are hard: configuration may only tighten them."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    max_setpoint_mmhg: int = Field(80, ge=20, le=80)
+    max_session_min: int = Field(90, ge=5, le=90)
+    overpressure_margin_mmhg: float = Field(15.0, ge=5, le=15)
+    overpressure_abs_mmhg: float = Field(100.0, ge=30, le=100)
+    hard_limit_mmhg: float = Field(120.0, ge=40, le=120)
+    vent_below_mmhg: float = Field(5.0, ge=1, le=5)
+    vent_timeout_s: float = Field(5.0, ge=1, le=5)
+    heater_trip_c: float = Field(43.0, ge=30, le=43)
+    heater_over_setpoint_c: float = Field(2.0, ge=0.5, le=2)
+    heater_over_setpoint_s: float = Field(30.0, ge=1, le=30)
+    heat_max_min: float = Field(30.0, ge=1, le=30)
+    hold_max_s: float = Field(60.0, ge=10, le=60)
+    hold_above_mmhg: float = Field(15.0, ge=5, le=15)
+    leak_rate_mmhg_s: float = Field(2.0, ge=0.5, le=2)
+    inflate_timeout_s: float = Field(30.0, ge=5, le=30)
+    sensor_min_mmhg: float = Field(-10.0, ge=-20, le=0)
+    sensor_max_mmhg: float = Field(250.0, ge=120, le=300)
+    sensor_jump_mmhg: float = Field(30.0, ge=5, le=30)
+    sensor_stuck_s: float = Field(5.0, ge=1, le=5)
+    sensor_stale_ticks: int = Field(5, ge=2, le=5)
+    temperature_stale_s: float = Field(5.0, ge=1, le=5)
+    temperature_range_c: tuple[float, float] = (-20.0, 85.0)
+    overrun_ticks: int = Field(5, ge=2, le=5)
+    max_pause_min: float = Field(30.0, ge=1, le=60)
+
+
+class PatternTimings(BaseModel):
+    """Pattern timings (SPEC §2.3); all configurable, the defaults are the SPEC's."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    stagger_s: float = Field(0.5, ge=0, le=10)
+    start_next_at: float = Field(0.9, gt=0, le=1)
+    wave_hold_s: float = Field(3.0, ge=0, le=30)
+    wave_rest_s: float = Field(20.0, ge=0, le=120)
+    pulse_hold_s: float = Field(3.0, ge=0, le=30)
+    pulse_rest_s: float = Field(15.0, ge=0, le=120)
+    squeeze_hold_s: float = Field(5.0, ge=0, le=30)
+    squeeze_rest_s: float = Field(25.0, ge=0, le=120)
+    knead_hold_s: float = Field(3.0, ge=0, le=30)
+    knead_max_level: int = Field(4, ge=1, le=7)
+    gentle_squeeze_s: float = Field(5.0, ge=1, le=30)
+    gentle_period_s: float = Field(60.0, ge=10, le=300)
+    gentle_max_mmhg: float = Field(30.0, ge=10, le=80)
+    gentle_zones: list[str] | None = None
+    gradient_mmhg: float = Field(5.0, ge=0, le=20)
+    gradient_floor_mmhg: float = Field(10.0, ge=5, le=40)
+    zone_boost_mmhg: float = Field(10.0, ge=0, le=20)
+
+
+class RegulatorTuning(BaseModel):
+    """Per-zone pressure regulator tuning."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    stop_early_mmhg: float = Field(0.5, ge=0, le=5)
+    refill_below_mmhg: float = Field(3.0, ge=0.5, le=10)
+    bleed_above_mmhg: float = Field(3.0, ge=0.5, le=10)
+    bleed_until_mmhg: float = Field(1.0, ge=0, le=10)
+    pump_min_duty: float = Field(0.55, ge=0.1, le=1)
+    pump_ramp_mmhg: float = Field(12.0, ge=0.5, le=50)
+    reached_tolerance_mmhg: float = Field(1.5, ge=0, le=10)
+    share_band_mmhg: float = Field(4.0, ge=0, le=20)
+
+
+class HeatTuning(BaseModel):
+    """Heater PI controller and time-proportioning window (2-10 s, never fast PWM)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    window_s: float = Field(4.0, ge=2, le=10)
+    kp_per_c: float = Field(0.35, ge=0, le=5)
+    ki_per_c_s: float = Field(0.004, ge=0, le=1)
+    integral_max: float = Field(0.7, ge=0, le=1)
+
+
+class DeviceSettings(BaseModel):
+    """Configuration of one device: zones, control rate, timings, tuning and limits."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    zones: list[str] = Field(
+        default_factory=lambda: ["foot", "ankle", "calf", "upper_calf"], min_length=1, max_length=8
+    )
+    heaters: int = Field(2, ge=0, le=2, description="one per sleeve")
+    control_hz: float = Field(50.0, ge=10, le=200)
+    soft_start: bool = True
+    soft_start_s: float = Field(120.0, ge=0, le=600)
+    fit_check_mmhg: float = Field(20.0, ge=5, le=40)
+    fit_check_timeout_s: float = Field(15.0, ge=3, le=15)
+    timings: PatternTimings = PatternTimings()
+    regulator: RegulatorTuning = RegulatorTuning()
+    heat: HeatTuning = HeatTuning()
+    limits: Limits = Limits()
+
+    @property
+    def period_s(self) -> float:
+        """Control period in seconds."""
+        return 1.0 / self.control_hz
+
+    @field_validator("zones")
+    @classmethod
+    def _zone_names(cls, zones: list[str]) -> list[str]:
+        for name in zones:
+            if not _ZONE_NAME.match(name) or name == NO_BOOST:
+                raise ValueError(f"zone name {name!r} must match [a-z][a-z0-9_]* and not be 'none'")
+        if len(set(zones)) != len(zones):
+            raise ValueError("zone names must be unique")
+        return zones
+
+    @model_validator(mode="after")
+    def _gentle_zones_exist(self) -> Self:
+        unknown = set(self.timings.gentle_zones or ()) - set(self.zones)
+        if unknown:
+            raise ValueError(f"timings.gentle_zones names unknown zones: {sorted(unknown)}")
+        return self
+
+    def check_session(self, settings: SessionSettings) -> None:
+        """Raise ValueError when `settings` do not fit this device (e.g. an unknown boost zone)."""
+        if settings.zone_boost != NO_BOOST and settings.zone_boost not in self.zones:
+            raise ValueError(
+                f"zone_boost: unknown zone {settings.zone_boost!r}; "
+                f"choose none or one of {', '.join(self.zones)}"
+            )
