@@ -76,8 +76,8 @@ def _simulate(args: argparse.Namespace) -> int:
         if value is not None:
             changes[name] = value
     try:
-        base = PRESETS[args.preset] if args.preset else SessionSettings()
-        settings = base.with_changes(**changes)
+        # As in a command: the preset applies first, then the options adjust it.
+        settings = SessionSettings().with_changes(preset=args.preset, **changes)
         device.check_session(settings)
     except ValidationError as exc:
         problems = "; ".join(

@@ -223,7 +223,9 @@ class SafetySupervisor:
             if len(values) > 5:
                 del values[0]
             last3 = sorted(values[-3:])
-            p = last3[len(last3) // 2]  # median of 3: one wild sample is not a trend
+            p = last3[
+                (len(last3) - 1) // 2
+            ]  # median of 3 (lower of 2): one wild sample is no trend
             filtered.append(p)
             target = ctx.targets[i]
             self._check_overpressure(i, w, p, target, ctx.session is not None, trips)

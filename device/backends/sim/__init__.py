@@ -46,6 +46,7 @@ class SimulatedMassager:
         )
         self._pending = sorted(faults, key=lambda f: f.at_s)
         self._t0 = clock()
+        self._synced: float | None = None  # every part syncs: do the work once per instant
         self.injected: list[tuple[FaultInjection, float]] = []
         self.hardware = Hardware(
             pump=_Pump(self),
@@ -62,6 +63,7 @@ class SimulatedMassager:
         """Schedule one more fault."""
         self._pending.append(injection)
         self._pending.sort(key=lambda f: f.at_s)
+        self._synced = None
 
     @property
     def crashed(self) -> bool:
@@ -71,11 +73,14 @@ class SimulatedMassager:
     def sync(self) -> float:
         """Bring the physics up to the clock's time, injecting faults that fell due on the way."""
         now = self.clock()
+        if now == self._synced:
+            return now
         while self._pending and self._t0 + self._pending[0].at_s <= now:
             injection = self._pending.pop(0)
             self.physics.advance_to(self._t0 + injection.at_s)
             self._apply(injection)
         self.physics.advance_to(now)
+        self._synced = now
         return now
 
     def _apply(self, injection: FaultInjection) -> None:

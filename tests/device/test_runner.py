@@ -1,0 +1,208 @@
+"""The real-time loop: absolute deadlines, overruns, and safe state on every way out."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import signal
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import pytest
+
+from device.control.faults import FaultCode
+from device.control.massager import Action, Command, Massager, Status
+from device.hal import Hardware, Orders, Sample
+from device.runner import MonotonicClock, Runner, VirtualClock
+from device.settings import DeviceSettings
+
+
+class Part:
+    """Records what it was told; `safe` says whether it is in its safe state now."""
+
+    def __init__(self, *, normally_open: bool = False) -> None:
+        self.normally_open = normally_open
+        self.value: float | bool = normally_open
+        self.history: list[float | bool] = []
+
+    def _set(self, value: float | bool) -> None:
+        self.value = value
+        self.history.append(value)
+
+    set_duty = set_open = set_on = _set
+
+    def safe_state(self) -> None:
+        self._set(self.normally_open if isinstance(self.value, bool) else 0.0)
+
+    @property
+    def safe(self) -> bool:
+        return (
+            self.value == self.normally_open if isinstance(self.value, bool) else self.value == 0.0
+        )
+
+
+class Sensor:
+    def __init__(
+        self, clock: Callable[[], float], value: float, hook: Callable[[], None] | None = None
+    ) -> None:
+        self.clock, self.value, self.hook = clock, value, hook
+
+    def read(self) -> Sample:
+        if self.hook is not None:
+            self.hook()
+        return Sample(self.value, self.clock())
+
+
+class Bench:
+    def __init__(
+        self, clock: VirtualClock | MonotonicClock, hook: Callable[[], None] | None = None
+    ) -> None:
+        self.device = DeviceSettings()
+        self.pump = Part()
+        self.inlets = [Part() for _ in range(4)]
+        self.exhausts = [Part(normally_open=True) for _ in range(4)]
+        self.heaters = [Part(), Part()]
+        self.supply = Part()
+        self.vibration = Part()
+        self.pump.value = self.vibration.value = 0.0
+        self.hardware = Hardware(
+            pump=self.pump,
+            inlets=self.inlets,
+            exhausts=self.exhausts,
+            pressure=[Sensor(clock.now, 0.0, hook if i == 0 else None) for i in range(4)],
+            heaters=self.heaters,
+            temperature=[Sensor(clock.now, 33.0), Sensor(clock.now, 33.0)],
+            heater_supply=self.supply,
+            vibration=self.vibration,
+        )
+        ids = itertools.count()
+        self.massager = Massager(
+            device=self.device,
+            wall=lambda _t: datetime(2026, 1, 1, tzinfo=UTC),
+            new_id=lambda: f"s{next(ids)}",
+        )
+        self.runner = Runner(massager=self.massager, hardware=self.hardware, clock=clock)
+
+    def parts(self) -> list[Part]:
+        return [self.pump, *self.inlets, *self.exhausts, *self.heaters, self.supply, self.vibration]
+
+    def make_busy(self) -> None:
+        busy = Orders(zones=4, heaters=2, pump=0.9, heater_supply=True, vibration=0.5)
+        busy.inlet_open[:] = [True] * 4
+        busy.exhaust_open[:] = [False] * 4
+        busy.heater_on[:] = [True, True]
+        self.hardware.apply(busy)
+        assert not any(p.safe for p in self.parts())
+
+    def all_safe(self) -> bool:
+        return all(p.safe for p in self.parts())
+
+
+def test_virtual_run_keeps_absolute_deadlines_without_drift() -> None:
+    clock = VirtualClock()
+    times: list[float] = []
+    stop = asyncio.Event()
+
+    def record() -> None:
+        times.append(clock.now())
+        if len(times) == 10_000:
+            stop.set()
+
+    bench = Bench(clock, hook=record)
+    asyncio.run(bench.runner.run(stop=stop))
+    period = bench.runner.period
+    assert len(times) == 10_000
+    assert times[-1] == pytest.approx(9_999 * period, abs=1e-9)
+    assert all(abs(t - k * period) < 1e-9 for k, t in enumerate(times))
+    assert bench.runner.overruns == 0
+
+
+def test_slow_ticks_count_as_overruns_and_raise_loop_overrun() -> None:
+    clock = VirtualClock()
+    stop = asyncio.Event()
+    ticks = itertools.count()
+
+    def slow() -> None:
+        n = next(ticks)
+        if 50 <= n < 60:
+            clock.t += 0.05  # a sensor read that blocks for 2.5 periods
+        if n == 80:
+            stop.set()
+
+    bench = Bench(clock, hook=slow)
+    asyncio.run(bench.runner.run(stop=stop))
+    assert bench.runner.overruns >= 5
+    assert bench.runner.max_lateness > bench.runner.period
+    assert bench.massager.fault is FaultCode.LOOP_OVERRUN
+    assert bench.massager.status is Status.FAULT
+
+
+def test_an_exception_in_a_tick_leaves_the_hardware_safe() -> None:
+    clock = VirtualClock()
+    ticks = itertools.count()
+    bench: Bench
+
+    def explode() -> None:
+        if next(ticks) == 20:
+            bench.make_busy()
+            raise RuntimeError("sensor bus died")
+
+    bench = Bench(clock, hook=explode)
+    with pytest.raises(RuntimeError, match="sensor bus died"):
+        asyncio.run(bench.runner.run())
+    assert bench.all_safe()
+
+
+def test_cancellation_leaves_the_hardware_safe() -> None:
+    async def scenario() -> Bench:
+        bench = Bench(MonotonicClock())
+        task = asyncio.create_task(bench.runner.run())
+        await asyncio.sleep(0.15)
+        bench.make_busy()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        return bench
+
+    bench = asyncio.run(scenario())
+    assert bench.all_safe()
+    assert bench.runner.ticks >= 3  # it really ran in real time
+
+
+def test_sigterm_stops_the_loop_in_safe_state() -> None:
+    async def scenario() -> Bench:
+        bench = Bench(MonotonicClock())
+        task = asyncio.create_task(bench.runner.serve())
+        await asyncio.sleep(0.1)
+        bench.make_busy()
+        os.kill(os.getpid(), signal.SIGTERM)
+        await asyncio.wait_for(task, timeout=2.0)
+        return bench
+
+    bench = asyncio.run(scenario())
+    assert bench.all_safe()
+
+
+def test_stop_reaches_the_valves_out_of_band() -> None:
+    clock = VirtualClock()
+    bench = Bench(clock)
+    bench.runner.tick(0.0)
+    bench.runner.submit(Command(action=Action.START))
+    bench.make_busy()
+    bench.runner.submit(Command(action=Action.STOP))
+    assert bench.all_safe()  # before any further tick
+
+
+def test_safe_state_tries_every_part_even_if_one_fails() -> None:
+    clock = VirtualClock()
+    bench = Bench(clock)
+    bench.make_busy()
+
+    def broken() -> None:
+        raise OSError("pump driver gone")
+
+    bench.pump.safe_state = broken  # type: ignore[method-assign]
+    with pytest.raises(ExceptionGroup):
+        bench.hardware.safe_state()
+    assert all(p.safe for p in bench.parts() if p is not bench.pump)

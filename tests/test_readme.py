@@ -1,0 +1,43 @@
+"""The README's `legwave` examples run as written (the plot file goes to a temporary folder)."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from pathlib import Path
+
+import pytest
+
+from bridge.cli import main
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def examples() -> list[str]:
+    blocks = re.findall(r"```sh\n(.*?)```", README.read_text(), flags=re.DOTALL)
+    return [
+        line.strip()
+        for block in blocks
+        for line in block.splitlines()
+        if line.startswith("legwave ")
+    ]
+
+
+def test_the_readme_has_examples() -> None:
+    assert len(examples()) >= 3
+
+
+@pytest.mark.parametrize("command", examples())
+def test_readme_example_runs(
+    command: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = shlex.split(command)[1:]
+    for i, arg in enumerate(args):
+        if arg == "--plot":
+            args[i + 1] = str(tmp_path / args[i + 1])
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert out.strip()
+    for i, arg in enumerate(args):
+        if arg == "--plot":
+            assert Path(args[i + 1]).stat().st_size > 10_000
