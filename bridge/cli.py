@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
+import os
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
+from bridge.config import ConfigError, load_settings
 from device import __version__
 from device.backends.sim import FaultInjection, FaultSpecError
+from device.control.massager import Action
 from device.settings import PRESETS, DeviceSettings, Heat, Mode, SessionSettings, Vibration
 
 if TYPE_CHECKING:
@@ -25,7 +30,26 @@ def _parser() -> argparse.ArgumentParser:
         description="Smart-home controller for air-compression leg massagers.",
     )
     parser.add_argument("--version", action="version", version=f"legwave {__version__}")
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=os.environ.get("LEGWAVE_CONFIG"),
+        metavar="FILE.yaml",
+        help="configuration file (default: $LEGWAVE_CONFIG); LEGWAVE_… variables override it",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub.add_parser("run", help="run the device (simulator) and its MQTT agent")
+    ctl = sub.add_parser("ctl", help="send a command to a running agent and print the response")
+    ctl.add_argument("action", choices=[*(a.value for a in Action), "set"])
+    _setting_options(ctl)
+    ctl.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for the response")
+    disc = sub.add_parser("discovery", help="print the Home Assistant discovery payload")
+    disc.add_argument("--style", choices=["device", "per_component"], help="default: configured")
+    sub.add_parser("remove", help="clear every retained message the device owns from the broker")
+    config = sub.add_parser("config", help="configuration tools")
+    config_sub = config.add_subparsers(dest="config_command", required=True, metavar="SUBCOMMAND")
+    config_sub.add_parser("check", help="validate the configuration and print every problem")
     sim = sub.add_parser(
         "simulate",
         help="run one whole session on the simulator in virtual time",
@@ -34,14 +58,7 @@ def _parser() -> argparse.ArgumentParser:
             "A preset sets every field; the other options then change it."
         ),
     )
-    sim.add_argument("--preset", choices=sorted(PRESETS), help="start from a preset")
-    sim.add_argument("--mode", choices=[m.value for m in Mode])
-    sim.add_argument("--intensity", type=int, metavar="1-7")
-    sim.add_argument("--heat", choices=[h.value for h in Heat])
-    sim.add_argument("--vibration", choices=[v.value for v in Vibration])
-    sim.add_argument("--duration-min", type=int, metavar="5-60")
-    sim.add_argument("--posture", choices=["lying", "seated"])
-    sim.add_argument("--zone-boost", metavar="ZONE")
+    _setting_options(sim)
     sim.add_argument(
         "--fault",
         action="append",
@@ -55,12 +72,57 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+_SETTINGS = ("mode", "intensity", "heat", "vibration", "duration_min", "posture", "zone_boost")
+
+
+def _setting_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--preset", choices=sorted(PRESETS), help="start from a preset")
+    parser.add_argument("--mode", choices=[m.value for m in Mode])
+    parser.add_argument("--intensity", type=int, metavar="1-7")
+    parser.add_argument("--heat", choices=[h.value for h in Heat])
+    parser.add_argument("--vibration", choices=[v.value for v in Vibration])
+    parser.add_argument("--duration-min", type=int, metavar="5-60")
+    parser.add_argument("--posture", choices=["lying", "seated"])
+    parser.add_argument("--zone-boost", metavar="ZONE")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `legwave` console script."""
     args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
     if args.command == "simulate":
         return _simulate(args)
-    return 2  # pragma: no cover - argparse requires a command
+    if args.command == "config":
+        return _config_check(args)
+    try:
+        settings = load_settings(args.config)
+    except ConfigError as exc:
+        return _fail("the configuration has problems:\n  " + "\n  ".join(exc.problems))
+    from bridge import commands
+
+    return commands.dispatch(args, settings)
+
+
+def _config_check(args: argparse.Namespace) -> int:
+    try:
+        settings = load_settings(args.config)
+    except ConfigError as exc:
+        print(f"{len(exc.problems)} problem(s):", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return 1
+    where = args.config or "defaults and environment"
+    broker = settings.mqtt.host or "embedded broker on 127.0.0.1"
+    print(f"configuration OK ({where}): broker {broker}:{settings.mqtt.port}")
+    return 0
+
+
+def setting_changes(args: argparse.Namespace) -> dict[str, Any]:
+    """The session-setting options given on the command line."""
+    return {name: getattr(args, name) for name in _SETTINGS if getattr(args, name) is not None}
 
 
 def _fail(message: str) -> int:
@@ -70,11 +132,7 @@ def _fail(message: str) -> int:
 
 def _simulate(args: argparse.Namespace) -> int:
     device = DeviceSettings()
-    changes: dict[str, Any] = {}
-    for name in ("mode", "intensity", "heat", "vibration", "duration_min", "posture", "zone_boost"):
-        value = getattr(args, name)
-        if value is not None:
-            changes[name] = value
+    changes = setting_changes(args)
     try:
         # As in a command: the preset applies first, then the options adjust it.
         settings = SessionSettings().with_changes(preset=args.preset, **changes)

@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING
 from device.control.massager import Action, Command, Outcome
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from device.control.massager import Massager
     from device.hal import Clock, Hardware, Orders
 
@@ -60,9 +62,17 @@ class Runner:
         massager: the control logic.
         hardware: the parts it drives.
         clock: real or virtual time.
+        on_tick: called with the tick's time after the orders are applied; must not block.
     """
 
-    def __init__(self, *, massager: Massager, hardware: Hardware, clock: Clock) -> None:
+    def __init__(
+        self,
+        *,
+        massager: Massager,
+        hardware: Hardware,
+        clock: Clock,
+        on_tick: Callable[[float], None] | None = None,
+    ) -> None:
         self.massager = massager
         self.hardware = hardware
         self.clock = clock
@@ -71,6 +81,7 @@ class Runner:
         self.overruns = 0
         self.max_lateness = 0.0
         self.orders: Orders | None = None
+        self.on_tick = on_tick
 
     def tick(self, now: float, *, late: bool = False) -> Orders:
         """One control tick: read, decide (supervisor included), apply."""
@@ -79,6 +90,8 @@ class Runner:
         self.hardware.apply(orders)
         self.orders = orders
         self.ticks += 1
+        if self.on_tick is not None:
+            self.on_tick(now)  # must not block: e.g. queue messages for a publisher
         return orders
 
     def submit(self, command: Command) -> Outcome:

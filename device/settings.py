@@ -59,6 +59,7 @@ SEATED_MAX_MMHG = 70
 NO_BOOST = "none"
 
 Intensity = Annotated[int, Field(ge=1, le=7, description="level 1-7")]
+DurationMin = Annotated[int, Field(ge=5, le=60, description="session length, whole minutes")]
 _ZONE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,23}$")
 
 
@@ -76,7 +77,7 @@ class SessionSettings(BaseModel):
     intensity: Intensity = 3
     heat: Heat = Heat.OFF
     vibration: Vibration = Vibration.OFF
-    duration_min: int = Field(20, ge=5, le=60)
+    duration_min: DurationMin = 20
     zone_boost: str = NO_BOOST
     posture: Posture = Posture.LYING
     preset: str | None = None

@@ -23,6 +23,19 @@ def examples() -> list[str]:
     ]
 
 
+def test_the_readme_configuration_example_loads(tmp_path: Path) -> None:
+    from bridge.config import load_settings
+
+    blocks = re.findall(r"```yaml\n(.*?)```", README.read_text(), flags=re.DOTALL)
+    assert blocks
+    path = tmp_path / "legwave.yaml"
+    path.write_text(blocks[0])
+    settings = load_settings(path)
+    assert settings.mqtt.host == "broker.lan"
+    assert settings.device.limits.max_setpoint_mmhg == 70
+    assert "~" not in str(settings.state_dir)
+
+
 def test_the_readme_has_examples() -> None:
     assert len(examples()) >= 3
 

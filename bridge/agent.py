@@ -1,0 +1,388 @@
+"""The agent: the device's control loop on MQTT (SPEC §3–§5).
+
+Two independent halves. The control loop (`device.runner.Runner`) ticks at 50 Hz and, after each
+tick, puts what changed into the `Outbox` without waiting. The connection loop owns the broker: a
+fresh aiomqtt client per attempt, a bounded connect, capped exponential backoff with jitter, the
+last will on `…/availability`, and on every connect: subscribe, discovery, `online`, state.
+A broker outage never touches the control loop: a running session finishes on its own timer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import ssl
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import aiomqtt
+import paho.mqtt.client as paho
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from bridge.codec import CommandError, Topics, parse_command, response_payload, to_json
+from bridge.discovery import DeviceInfo, discovery_messages
+from bridge.outbox import Message, Outbox
+from device import __version__
+from device.control.massager import ACTIVE, CommandRejectedError
+
+if TYPE_CHECKING:
+    from bridge.config import AgentSettings, MqttSettings
+    from device.runner import Runner
+
+log = logging.getLogger(__name__)
+
+_ANNOUNCE_JITTER_S = (0.5, 5.0)
+_SUBSCRIBE_TIMEOUT_S = 10.0
+
+
+@dataclass(slots=True)
+class Stats:
+    """Counters for logs, tests and benchmarks."""
+
+    connects: int = 0
+    commands: int = 0
+    rejected: int = 0
+    ignored_retained: int = 0
+    announces: int = 0
+    connected_at: float | None = None
+    online_at: float | None = None
+    backoff_s: list[float] = field(default_factory=list)
+
+
+def backoff_delay(attempt: int, *, cap: float, rng: random.Random) -> float:
+    """Full-jitter exponential backoff: uniform in [0, min(cap, 0.5·2^attempt)], at least 0.1 s."""
+    return max(0.1, rng.uniform(0.0, min(cap, 0.5 * 2.0**attempt)))
+
+
+class Agent:
+    """Publishes the device, accepts commands, announces to Home Assistant.
+
+    Args:
+        settings: agent configuration (broker, topics, discovery, rates).
+        runner: the control loop it serves.
+        device_id: the resolved device id.
+        host: broker host to use (the embedded broker's when `settings.mqtt.host` is unset).
+        port: broker port.
+    """
+
+    def __init__(
+        self,
+        *,
+        settings: AgentSettings,
+        runner: Runner,
+        device_id: str,
+        host: str,
+        port: int,
+    ) -> None:
+        self.settings = settings
+        self.runner = runner
+        self.massager = runner.massager
+        self.host = host
+        self.port = port
+        base = settings.base_topic or f"legwave/{device_id}"
+        ha = settings.homeassistant
+        self.info = DeviceInfo(
+            device_id=device_id,
+            base_topic=base,
+            zones=tuple(settings.device.zones),
+            version=__version__,
+            prefix=ha.prefix,
+            suggested_area=ha.suggested_area,
+        )
+        self.topics = Topics(base)
+        self.outbox = Outbox()
+        self.stats = Stats()
+        self.connected = asyncio.Event()
+        self._rng = random.Random()  # noqa: S311 - backoff jitter, not secrets
+        self._started = time.monotonic()
+        self._last_key: tuple[Any, ...] | None = None
+        self._last_state_at = -1e9
+        self._last_telemetry_at = -1e9
+        self._announce_task: asyncio.Task[None] | None = None
+
+    # -- the control-loop side (never waits) ------------------------------------------------
+    def after_tick(self, now: float) -> None:
+        """Called by the runner after every tick: queue events, state and telemetry."""
+        m = self.massager
+        for event in m.drain_events():
+            body = {"event_type": event.event_type, "session_id": event.session_id, **event.data}
+            self.outbox.put(Message(self.topics.event, to_json(body), qos=1))
+        s = m.settings
+        key = (m.status, m.phase, s, m.session.id if m.session else None, m.fault)
+        interval = self.settings.state_interval_s if m.status in ACTIVE else 3600.0
+        if key != self._last_key or now - self._last_state_at >= interval:
+            self._last_key = key
+            self.publish_state(now)
+        hz = self.settings.telemetry_hz
+        if hz > 0 and m.status in ACTIVE and now - self._last_telemetry_at >= 1.0 / hz:
+            self._last_telemetry_at = now
+            snap = {
+                "pressure_mmhg": dict(
+                    zip(self.info.zones, (round(p, 1) for p in m.pressures), strict=True)
+                ),
+                "target_mmhg": dict(
+                    zip(
+                        self.info.zones,
+                        (None if t is None else round(t, 1) for t in m.targets),
+                        strict=True,
+                    )
+                ),
+                "heater_c": max(m.temperatures, default=None),
+            }
+            self.outbox.put_latest(
+                Message(self.topics.telemetry, to_json(snap), qos=0, coalesce=True)
+            )
+
+    def state(self, now: float) -> dict[str, Any]:
+        """The full state snapshot (SPEC §3.2)."""
+        snap = self.massager.snapshot(now)
+        snap["uptime_s"] = round(now - self._started)
+        snap["version"] = __version__
+        return snap
+
+    def publish_state(self, now: float) -> None:
+        """Queue the retained state snapshot."""
+        self._last_state_at = now
+        payload = to_json(self.state(now))
+        self.outbox.put_latest(Message(self.topics.state, payload, retain=True, coalesce=True))
+
+    # -- commands ---------------------------------------------------------------------------
+    def handle_command(
+        self,
+        payload: bytes,
+        *,
+        retained: bool,
+        response_to: bytes | None = None,
+        response_topic: str | None = None,
+    ) -> None:
+        """Parse, apply and answer one `…/set` message."""
+        if retained:
+            # A retained command is old by definition: never act on it (it would fire on every
+            # reconnect). Home Assistant never retains commands unless told to.
+            self.stats.ignored_retained += 1
+            log.warning(
+                "ignored a retained message on %s (%d bytes)", self.topics.set, len(payload)
+            )
+            return
+        self.stats.commands += 1
+        now = time.monotonic()
+        parsed = parse_command(payload, now=time.time())
+        topic = response_topic or self.topics.response
+        if isinstance(parsed, CommandError):
+            self.stats.rejected += 1
+            log.warning("rejected command: %s: %s", parsed.code, parsed.message)
+            body = response_payload(
+                ok=False,
+                transaction=parsed.transaction,
+                code=parsed.code,
+                message=parsed.message,
+                field=parsed.field,
+            )
+        else:
+            try:
+                outcome = self.runner.submit(parsed.command)
+            except CommandRejectedError as exc:
+                self.stats.rejected += 1
+                log.warning("rejected command: %s: %s", exc.code, exc.message)
+                field = (
+                    exc.message.split(":", 1)[0]
+                    if exc.code == "invalid" and ":" in exc.message
+                    else None
+                )
+                body = response_payload(
+                    ok=False,
+                    transaction=parsed.transaction,
+                    code=exc.code,
+                    message=exc.message,
+                    field=field,
+                    state=self.state(now),
+                )
+            else:
+                log.info("command %s: %s", dict(parsed.command.changes) or "", outcome.message)
+                self.after_tick(now)  # publish the change without waiting for the next tick
+                body = response_payload(
+                    ok=True, transaction=parsed.transaction, state=self.state(now)
+                )
+        self.outbox.put(Message(topic, body, qos=1, response_to=response_to))
+
+    # -- the network side -------------------------------------------------------------------
+    def _client(self) -> aiomqtt.Client:
+        mq: MqttSettings = self.settings.mqtt
+        tls = None
+        if mq.tls is not None:
+            tls = aiomqtt.TLSParameters(
+                ca_certs=str(mq.tls.ca_file) if mq.tls.ca_file else None,
+                certfile=str(mq.tls.cert_file) if mq.tls.cert_file else None,
+                keyfile=str(mq.tls.key_file) if mq.tls.key_file else None,
+                cert_reqs=ssl.CERT_REQUIRED,
+            )
+        v5 = mq.protocol == "5"
+        return aiomqtt.Client(
+            hostname=self.host,
+            port=self.port,
+            identifier=f"legwave-{self.info.device_id}",
+            username=mq.username,
+            password=mq.password.get_secret_value() if mq.password else None,
+            tls_params=tls,
+            tls_insecure=mq.tls.insecure if mq.tls else None,
+            keepalive=mq.keepalive_s,
+            protocol=aiomqtt.ProtocolVersion.V5 if v5 else aiomqtt.ProtocolVersion.V311,
+            will=aiomqtt.Will(self.topics.availability, b"offline", qos=1, retain=True),
+            # A fresh session: commands queued while we were away are not replayed late.
+            clean_session=None if v5 else True,
+            clean_start=True if v5 else paho.MQTT_CLEAN_START_FIRST_ONLY,
+            max_queued_incoming_messages=1000,
+        )
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Keep a connection until `stop` is set; then say `offline` and disconnect cleanly."""
+        attempt = 0
+        cap = self.settings.mqtt.reconnect_max_s
+        while not stop.is_set():
+            client = self._client()
+            try:
+                async with asyncio.timeout(self.settings.mqtt.connect_timeout_s):
+                    await client.__aenter__()
+            except (aiomqtt.MqttError, TimeoutError, OSError) as exc:
+                delay = backoff_delay(attempt, cap=cap, rng=self._rng)
+                attempt += 1
+                self.stats.backoff_s.append(delay)
+                log.warning(
+                    "cannot reach the broker at %s:%d (%s); retrying in %.1f s",
+                    self.host,
+                    self.port,
+                    exc or type(exc).__name__,
+                    delay,
+                )
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), delay)
+                continue
+            attempt = 0
+            self.stats.connects += 1
+            self.stats.connected_at = time.monotonic()
+            log.info("connected to the broker at %s:%d", self.host, self.port)
+            try:
+                await self._session(client, stop)
+            except* (aiomqtt.MqttError, TimeoutError) as group:
+                # The session's task group wraps the disconnect; either way: reconnect.
+                log.warning("lost the broker: %s", group.exceptions[0])
+            finally:
+                self.connected.clear()
+                if self._announce_task is not None:
+                    self._announce_task.cancel()
+                with contextlib.suppress(Exception):
+                    await client.__aexit__(None, None, None)
+            if not stop.is_set():
+                delay = backoff_delay(0, cap=cap, rng=self._rng)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), delay)
+
+    async def _session(self, client: aiomqtt.Client, stop: asyncio.Event) -> None:
+        topics = self.topics
+        async with asyncio.timeout(_SUBSCRIBE_TIMEOUT_S):
+            await client.subscribe(topics.set, qos=1)
+            await client.subscribe(topics.get, qos=1)
+            await client.subscribe(self.settings.homeassistant.status_topic, qos=1)
+        self.announce()
+        self.connected.set()
+        async with asyncio.TaskGroup() as tg:
+            receiver = tg.create_task(self._receive(client))
+            sender = tg.create_task(self._send(client))
+            await stop.wait()
+            receiver.cancel()
+            sender.cancel()
+        # Clean shutdown: say offline ourselves (the broker will not send the will).
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(2.0):
+                for m in self.outbox.take():
+                    await self._publish(client, m)
+                await client.publish(topics.availability, b"offline", qos=1, retain=True)
+
+    def announce(self) -> None:
+        """Queue discovery, then `online`, then the state (in that order)."""
+        self.stats.announces += 1
+        for topic, payload in discovery_messages(self.info, self.settings.homeassistant.discovery):
+            self.outbox.put(Message(topic, payload, qos=1, retain=True))
+        self.outbox.put(Message(self.topics.availability, b"online", qos=1, retain=True))
+        self.publish_state(time.monotonic())
+
+    async def _announce_later(self) -> None:
+        await asyncio.sleep(self._rng.uniform(*_ANNOUNCE_JITTER_S))
+        self.announce()
+
+    async def _receive(self, client: aiomqtt.Client) -> None:
+        topics = self.topics
+        status_topic = self.settings.homeassistant.status_topic
+        async for message in client.messages:
+            topic = message.topic.value
+            payload = (
+                message.payload
+                if isinstance(message.payload, bytes)
+                else str(message.payload).encode()
+            )
+            if topic == topics.set:
+                props = message.properties
+                response_topic = getattr(props, "ResponseTopic", None) if props else None
+                correlation = getattr(props, "CorrelationData", None) if props else None
+                self.handle_command(
+                    payload,
+                    retained=message.retain,
+                    response_to=correlation,
+                    response_topic=response_topic,
+                )
+            elif topic == topics.get:
+                self.publish_state(time.monotonic())
+            elif topic == status_topic and payload.strip() == b"online":
+                self._home_assistant_online()
+
+    def _home_assistant_online(self) -> None:
+        """Home Assistant (re)started: announce again after a random delay.
+
+        Its docs ask for the delay, so a house full of devices does not answer in one instant.
+        """
+        if self._announce_task is None or self._announce_task.done():
+            self._announce_task = asyncio.create_task(self._announce_later())
+
+    async def _send(self, client: aiomqtt.Client) -> None:
+        while True:
+            await self.outbox.wait()
+            batch = self.outbox.take()
+            for i, m in enumerate(batch):
+                try:
+                    await self._publish(client, m)
+                except aiomqtt.MqttError:
+                    self.outbox.give_back(batch[i:])
+                    raise
+                if m.topic == self.topics.availability and m.payload == b"online":
+                    self.stats.online_at = time.monotonic()
+
+    async def _publish(self, client: aiomqtt.Client, m: Message) -> None:
+        props = None
+        if m.response_to is not None and self.settings.mqtt.protocol == "5":
+            props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+            props.CorrelationData = m.response_to
+        await client.publish(
+            m.topic, m.payload, qos=m.qos, retain=m.retain, properties=props, timeout=10
+        )
+
+
+async def remove_retained(settings: AgentSettings, info: DeviceInfo, host: str, port: int) -> int:
+    """Clear every retained message the device owns; returns how many topics were cleared."""
+    from bridge.discovery import owned_retained_topics
+
+    mq = settings.mqtt
+    topics = owned_retained_topics(info)
+    async with aiomqtt.Client(
+        hostname=host,
+        port=port,
+        username=mq.username,
+        password=mq.password.get_secret_value() if mq.password else None,
+        identifier=f"legwave-remove-{info.device_id}",
+    ) as client:
+        for topic in topics:
+            await client.publish(topic, b"", qos=1, retain=True)
+    return len(topics)

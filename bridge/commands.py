@@ -1,0 +1,111 @@
+"""The network commands of the CLI: run, ctl, discovery, remove."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import time
+import uuid
+from typing import TYPE_CHECKING
+
+import aiomqtt
+
+from bridge.agent import remove_retained
+from bridge.broker import BrokerUnavailableError
+from bridge.codec import Topics
+from bridge.config import resolve_device_id
+from bridge.discovery import DeviceInfo, component_payloads, device_payload
+from device import __version__
+
+if TYPE_CHECKING:
+    import argparse
+
+    from bridge.config import AgentSettings
+
+
+def dispatch(args: argparse.Namespace, settings: AgentSettings) -> int:
+    """Run the network command named in `args`."""
+    match args.command:
+        case "run":
+            from bridge.service import serve
+
+            try:
+                asyncio.run(serve(settings))
+            except BrokerUnavailableError as exc:
+                print(f"legwave: error: {exc}", file=sys.stderr)
+                return 2
+            return 0
+        case "discovery":
+            info = device_info(settings)
+            style = args.style or settings.homeassistant.discovery
+            body = device_payload(info) if style == "device" else component_payloads(info)
+            print(json.dumps(body, indent=2, ensure_ascii=False))
+            return 0
+        case "remove":
+            info = device_info(settings)
+            host, port = broker_address(settings)
+            count = asyncio.run(remove_retained(settings, info, host, port))
+            print(f"cleared {count} retained topics of {info.device_id}")
+            return 0
+        case "ctl":
+            return asyncio.run(_ctl(args, settings))
+    return 2  # pragma: no cover
+
+
+def device_info(settings: AgentSettings) -> DeviceInfo:
+    """The device's identity as the agent would announce it."""
+    device_id = resolve_device_id(settings)
+    return DeviceInfo(
+        device_id=device_id,
+        base_topic=settings.base_topic or f"legwave/{device_id}",
+        zones=tuple(settings.device.zones),
+        version=__version__,
+        prefix=settings.homeassistant.prefix,
+        suggested_area=settings.homeassistant.suggested_area,
+    )
+
+
+def broker_address(settings: AgentSettings) -> tuple[str, int]:
+    """Where the agent's broker is (the embedded one listens on 127.0.0.1)."""
+    return settings.mqtt.host or "127.0.0.1", settings.mqtt.port
+
+
+async def _ctl(args: argparse.Namespace, settings: AgentSettings) -> int:
+    from bridge.cli import setting_changes
+
+    topics = Topics(device_info(settings).base_topic)
+    transaction = uuid.uuid4().hex[:12]
+    body: dict[str, object] = {"transaction": transaction, "ts": time.time()}
+    if args.action != "set":
+        body["action"] = args.action
+    if args.preset:
+        body["preset"] = args.preset
+    body.update(setting_changes(args))
+    host, port = broker_address(settings)
+    mq = settings.mqtt
+    try:
+        async with aiomqtt.Client(
+            hostname=host,
+            port=port,
+            username=mq.username,
+            password=mq.password.get_secret_value() if mq.password else None,
+            identifier=f"legwave-ctl-{transaction}",
+        ) as client:
+            await client.subscribe(topics.response, qos=1)
+            await client.publish(topics.set, json.dumps(body).encode(), qos=1)
+            async with asyncio.timeout(args.timeout):
+                async for message in client.messages:
+                    reply = json.loads(message.payload)
+                    if reply.get("transaction") == transaction:
+                        print(json.dumps(reply, indent=2, ensure_ascii=False))
+                        return 0 if reply.get("status") == "ok" else 1
+    except TimeoutError:
+        print(
+            f"legwave: error: no response from {topics.base} in {args.timeout:g} s", file=sys.stderr
+        )
+        return 3
+    except aiomqtt.MqttError as exc:
+        print(f"legwave: error: cannot reach the broker at {host}:{port}: {exc}", file=sys.stderr)
+        return 3
+    return 3  # pragma: no cover - the message stream only ends with the connection

@@ -1,0 +1,139 @@
+"""Home Assistant MQTT discovery payloads, generated from the entity table (SPEC §4).
+
+Device-based discovery by default: one retained message on
+``<prefix>/device/<device_id>/config`` holding every component. ``per_component`` publishes one
+message per entity on ``<prefix>/<platform>/<device_id>/<key>/config`` for older Home Assistant.
+Full key names, full topics (no ``~``), `default_entity_id` (never `object_id`).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from bridge.codec import Topics
+from bridge.entities import Entity, entity_table
+
+DiscoveryStyle = Literal["device", "per_component"]
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceInfo:
+    """Who the device is, for Home Assistant."""
+
+    device_id: str
+    base_topic: str
+    zones: tuple[str, ...]
+    version: str
+    prefix: str = "homeassistant"
+    name: str = "Leg Massager"
+    manufacturer: str = "legwave"
+    model: str = "Air-compression leg massager"
+    suggested_area: str | None = "Bedroom"
+
+    @property
+    def topics(self) -> Topics:
+        """The device's MQTT topics."""
+        return Topics(self.base_topic)
+
+    @property
+    def device_topic(self) -> str:
+        """The device-based discovery topic."""
+        return f"{self.prefix}/device/{self.device_id}/config"
+
+    def component_topic(self, entity: Entity) -> str:
+        """The per-component discovery topic of `entity`."""
+        return f"{self.prefix}/{entity.platform}/{self.device_id}/{entity.key}/config"
+
+
+def _device_block(info: DeviceInfo) -> dict[str, Any]:
+    block: dict[str, Any] = {
+        "identifiers": [info.device_id],
+        "name": info.name,
+        "manufacturer": info.manufacturer,
+        "model": info.model,
+        "sw_version": info.version,
+    }
+    if info.suggested_area:
+        block["suggested_area"] = info.suggested_area
+    return block
+
+
+def _origin(info: DeviceInfo) -> dict[str, Any]:
+    return {"name": "legwave", "sw_version": info.version}
+
+
+def default_entity_id(entity: Entity) -> str:
+    """The entity id Home Assistant should use first (it may add a suffix on a clash)."""
+    suffix = "" if entity.key == "power" else f"_{entity.key}"
+    return f"{entity.platform}.leg_massager{suffix}"
+
+
+def component_config(info: DeviceInfo, entity: Entity) -> dict[str, Any]:
+    """One entity's configuration, topics included (without device, origin, availability)."""
+    topics = info.topics
+    config: dict[str, Any] = {
+        "platform": entity.platform,
+        "unique_id": f"{info.device_id}_{entity.key}",
+        "default_entity_id": default_entity_id(entity),
+        "name": entity.name,
+    }
+    if entity.events:
+        config["state_topic"] = topics.event
+    elif entity.platform != "button":
+        config["state_topic"] = topics.state
+    if entity.commands:
+        config["command_topic"] = topics.set
+    if entity.platform == "binary_sensor" and "json_attributes_template" in entity.options:
+        config["json_attributes_topic"] = topics.state
+    config.update(entity.options)
+    return config
+
+
+def device_payload(info: DeviceInfo) -> dict[str, Any]:
+    """The device-based discovery payload."""
+    return {
+        "device": _device_block(info),
+        "origin": _origin(info),
+        "availability_topic": info.topics.availability,
+        "qos": 1,
+        "components": {
+            f"{info.device_id}_{e.key}": component_config(info, e)
+            for e in entity_table(list(info.zones))
+        },
+    }
+
+
+def component_payloads(info: DeviceInfo) -> dict[str, dict[str, Any]]:
+    """Per-component discovery payloads by topic (for Home Assistant before device discovery)."""
+    out: dict[str, dict[str, Any]] = {}
+    for entity in entity_table(list(info.zones)):
+        config = component_config(info, entity)
+        del config["platform"]
+        config.update(
+            device=_device_block(info),
+            origin=_origin(info),
+            availability_topic=info.topics.availability,
+            qos=1,
+        )
+        out[info.component_topic(entity)] = config
+    return out
+
+
+def discovery_messages(info: DeviceInfo, style: DiscoveryStyle) -> list[tuple[str, bytes]]:
+    """The retained (topic, payload) pairs to publish for `style`."""
+    if style == "device":
+        return [(info.device_topic, json.dumps(device_payload(info)).encode())]
+    return [(topic, json.dumps(p).encode()) for topic, p in component_payloads(info).items()]
+
+
+def owned_retained_topics(info: DeviceInfo) -> list[str]:
+    """Every retained topic the device may own, in both discovery styles (for `legwave remove`)."""
+    topics = info.topics
+    return [
+        info.device_topic,
+        *component_payloads(info),
+        topics.availability,
+        topics.state,
+    ]

@@ -1,0 +1,234 @@
+"""The Home Assistant entity table (SPEC §4): the one place each entity is defined.
+
+Discovery payloads are generated from it (`bridge.discovery`); the docs list it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from device.control.faults import FaultCode
+from device.control.massager import Status
+from device.settings import PRESETS, Heat, Mode, Posture, Vibration
+
+EVENT_TYPES = [
+    "session_started",
+    "session_completed",
+    "session_stopped",
+    "fault_raised",
+    "fault_cleared",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Entity:
+    """One Home Assistant entity of the device.
+
+    Args:
+        key: stable key; the unique_id is ``<device_id>_<key>``. Never rename.
+        platform: Home Assistant platform.
+        name: the feature's name (None: the entity is named after the device).
+        options: platform options (templates, classes, units…), topics excepted.
+        commands: the entity sends commands to `…/set`.
+        events: the entity reads `…/event` instead of `…/state`.
+    """
+
+    key: str
+    platform: str
+    name: str | None
+    options: dict[str, Any] = field(default_factory=dict)
+    commands: bool = False
+    events: bool = False
+
+
+def _select(key: str, name: str, values: list[str], **extra: Any) -> Entity:
+    options: dict[str, Any] = {
+        "options": values,
+        "value_template": f"{{{{ value_json.{key} }}}}",
+        "command_template": f'{{"{key}": "{{{{ value }}}}"}}',
+    }
+    options.update(extra)
+    return Entity(key, "select", name, options, commands=True)
+
+
+def _button(action: str, name: str, **extra: Any) -> Entity:
+    return Entity(
+        action,
+        "button",
+        name,
+        {"payload_press": f'{{"action": "{action}"}}', **extra},
+        commands=True,
+    )
+
+
+def entity_table(zones: list[str]) -> list[Entity]:
+    """Every entity of a device with these zones, in display order."""
+    table = [
+        Entity(
+            "power",
+            "switch",
+            None,
+            {
+                "value_template": "{{ value_json.power }}",
+                "payload_on": '{"power": "ON"}',
+                "payload_off": '{"power": "OFF"}',
+                "state_on": "ON",
+                "state_off": "OFF",
+            },
+            commands=True,
+        ),
+        _button("start", "Start", icon="mdi:play"),
+        _button("stop", "Stop", icon="mdi:stop"),
+        _button("pause", "Pause", icon="mdi:pause"),
+        _button("resume", "Resume", icon="mdi:play-pause"),
+        _button("vent", "Vent now", icon="mdi:weather-windy"),
+        _select("preset", "Preset", list(PRESETS), icon="mdi:playlist-star"),
+        _select("mode", "Mode", [m.value for m in Mode], icon="mdi:sine-wave"),
+        Entity(
+            "intensity",
+            "number",
+            "Intensity",
+            {
+                "min": 1,
+                "max": 7,
+                "step": 1,
+                "mode": "slider",
+                "value_template": "{{ value_json.intensity }}",
+                "command_template": '{"intensity": {{ value | int }}}',
+                "icon": "mdi:gauge",
+            },
+            commands=True,
+        ),
+        Entity(
+            "duration",
+            "number",
+            "Session length",
+            {
+                "min": 5,
+                "max": 60,
+                "step": 1,
+                "mode": "box",
+                "device_class": "duration",
+                "unit_of_measurement": "min",
+                "value_template": "{{ value_json.duration_min }}",
+                "command_template": '{"duration_min": {{ value | int }}}',
+            },
+            commands=True,
+        ),
+        _select("heat", "Heat", [h.value for h in Heat], icon="mdi:heat-wave"),
+        _select("vibration", "Vibration", [v.value for v in Vibration], icon="mdi:vibrate"),
+        # Home Assistant reads a select value "none" as no value at all: show "off" instead.
+        _select(
+            "zone_boost",
+            "Zone boost",
+            ["off", *zones],
+            entity_category="config",
+            value_template=(
+                "{{ 'off' if value_json.zone_boost == 'none' else value_json.zone_boost }}"
+            ),
+            command_template="{\"zone_boost\": \"{{ 'none' if value == 'off' else value }}\"}",
+        ),
+        _select("posture", "Posture", [p.value for p in Posture], entity_category="config"),
+        Entity(
+            "status",
+            "sensor",
+            "Status",
+            {
+                "device_class": "enum",
+                "options": [s.value for s in Status],
+                "value_template": "{{ value_json.status }}",
+            },
+        ),
+        Entity(
+            "remaining",
+            "sensor",
+            "Time remaining",
+            {
+                "device_class": "duration",
+                "unit_of_measurement": "s",
+                "value_template": "{{ value_json.remaining_s }}",
+            },
+        ),
+        Entity(
+            "ends_at",
+            "sensor",
+            "Session ends",
+            {"device_class": "timestamp", "value_template": "{{ value_json.ends_at }}"},
+        ),
+        Entity(
+            "progress",
+            "sensor",
+            "Progress",
+            {
+                "unit_of_measurement": "%",
+                "value_template": "{{ value_json.progress }}",
+                "icon": "mdi:progress-clock",
+            },
+        ),
+    ]
+    for zone in zones:
+        table.append(
+            Entity(
+                f"pressure_{zone}",
+                "sensor",
+                f"{zone.replace('_', ' ').capitalize()} pressure",
+                {
+                    "device_class": "pressure",
+                    "unit_of_measurement": "mmHg",
+                    "state_class": "measurement",
+                    "entity_category": "diagnostic",
+                    "enabled_by_default": False,
+                    "value_template": f"{{{{ value_json.pressure_mmhg.{zone} }}}}",
+                },
+            )
+        )
+    table += [
+        Entity(
+            "heater",
+            "sensor",
+            "Heater temperature",
+            {
+                "device_class": "temperature",
+                "unit_of_measurement": "°C",
+                "state_class": "measurement",
+                "value_template": "{{ value_json.heater_c }}",
+            },
+        ),
+        Entity(
+            "problem",
+            "binary_sensor",
+            "Problem",
+            {
+                "device_class": "problem",
+                "value_template": "{{ 'ON' if value_json.fault else 'OFF' }}",
+                "json_attributes_template": (
+                    '{{ {"fault": value_json.fault, "fault_message": value_json.fault_message}'
+                    " | tojson }}"
+                ),
+            },
+        ),
+        Entity(
+            "fault",
+            "sensor",
+            "Fault",
+            {
+                "device_class": "enum",
+                "options": ["none", *(f.value for f in FaultCode)],
+                "entity_category": "diagnostic",
+                "value_template": "{{ value_json.fault or 'none' }}",
+            },
+        ),
+        Entity("session", "event", "Session", {"event_types": EVENT_TYPES}, events=True),
+        Entity(
+            "sessions_completed",
+            "sensor",
+            "Sessions completed",
+            {
+                "state_class": "total_increasing",
+                "value_template": "{{ value_json.sessions_completed }}",
+                "icon": "mdi:counter",
+            },
+        ),
+    ]
+    return table

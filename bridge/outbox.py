@@ -1,0 +1,77 @@
+"""What the agent has to publish, decoupled from the network.
+
+The control loop puts messages here without ever waiting. State and telemetry keep only their
+newest payload (an old snapshot is worth nothing once a newer exists); events and responses queue
+in order up to a bound, oldest dropped first and counted. The publisher takes them when connected.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One MQTT publish."""
+
+    topic: str
+    payload: bytes
+    qos: int = 1
+    retain: bool = False
+    coalesce: bool = False  # only the newest payload on this topic matters
+    response_to: bytes | None = None  # MQTT 5 correlation data to echo
+
+
+class Outbox:
+    """Latest-wins slots plus a bounded FIFO, and a wake-up for the publisher."""
+
+    def __init__(self, *, limit: int = 1000) -> None:
+        self._slots: dict[str, Message] = {}
+        self._queue: deque[Message] = deque()
+        self._limit = limit
+        self.dropped = 0
+        self._ready = asyncio.Event()
+
+    def put_latest(self, message: Message) -> None:
+        """Replace any pending message on the same topic (state, telemetry, availability)."""
+        assert message.coalesce  # noqa: S101 - a programming error, not input
+        self._slots[message.topic] = message
+        self._ready.set()
+
+    def put(self, message: Message) -> None:
+        """Queue a message that must not be coalesced (events, responses)."""
+        if len(self._queue) >= self._limit:
+            self._queue.popleft()
+            self.dropped += 1
+        self._queue.append(message)
+        self._ready.set()
+
+    def take(self) -> list[Message]:
+        """Everything pending, queued messages first, in order."""
+        out = list(self._queue) + list(self._slots.values())
+        self._queue.clear()
+        self._slots.clear()
+        self._ready.clear()
+        return out
+
+    def give_back(self, messages: list[Message]) -> None:
+        """Return messages that could not be sent (the connection dropped) to the front."""
+        for m in reversed(messages):
+            if m.coalesce:
+                self._slots.setdefault(m.topic, m)  # unless a newer one is already waiting
+            else:
+                self._queue.appendleft(m)
+        while len(self._queue) > self._limit:
+            self._queue.popleft()
+            self.dropped += 1
+        if messages:
+            self._ready.set()
+
+    async def wait(self) -> None:
+        """Wait until something is pending."""
+        await self._ready.wait()
+
+    def __len__(self) -> int:
+        return len(self._queue) + len(self._slots)

@@ -1,0 +1,94 @@
+"""`legwave run`: the device (simulator backend) and its agent in one process."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import aiomqtt
+
+from bridge.agent import Agent
+from bridge.broker import BrokerUnavailableError, Mosquitto
+from bridge.config import resolve_device_id
+from device.backends.sim import SimulatedMassager
+from device.control.massager import Massager
+from device.runner import MonotonicClock, Runner
+
+if TYPE_CHECKING:
+    from bridge.config import AgentSettings
+
+log = logging.getLogger(__name__)
+
+
+def build(settings: AgentSettings, *, host: str, port: int) -> Agent:
+    """The simulated device, its control loop and its agent, wired together."""
+    clock = MonotonicClock()
+    device = settings.device
+    sim = SimulatedMassager(zones=len(device.zones), heaters=device.heaters, clock=clock.now)
+    t0 = clock.now()
+    wall0 = datetime.now(UTC)
+    massager = Massager(
+        device=device,
+        wall=lambda t: wall0 + timedelta(seconds=t - t0),
+        new_id=lambda: str(uuid.uuid4()),
+    )
+    runner = Runner(massager=massager, hardware=sim.hardware, clock=clock)
+    agent = Agent(
+        settings=settings,
+        runner=runner,
+        device_id=resolve_device_id(settings),
+        host=host,
+        port=port,
+    )
+    runner.on_tick = agent.after_tick
+    return agent
+
+
+async def serve(settings: AgentSettings, *, stop: asyncio.Event | None = None) -> None:
+    """Run until SIGINT/SIGTERM or `stop`: control loop, agent, and a broker if none is set."""
+    broker: Mosquitto | None = None
+    host, port = settings.mqtt.host, settings.mqtt.port
+    if host is None:
+        broker = Mosquitto(port=port).start()
+        host = "127.0.0.1"
+        log.info(
+            "no broker configured (mqtt.host): started an embedded mosquitto on 127.0.0.1:%d", port
+        )
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    loop.set_exception_handler(_quiet_mqtt_teardown)
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    agent = build(settings, host=host, port=port)
+    info = agent.info
+    log.info("device %s on %s:%d, base topic %s", info.device_id, host, port, agent.topics.base)
+    try:
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(agent.runner.run(stop=stop))
+            tg.create_task(agent.run(stop))
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(ValueError, RuntimeError):
+                loop.remove_signal_handler(sig)
+        if broker is not None:
+            broker.stop()
+
+
+def _quiet_mqtt_teardown(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    """Log aiomqtt's orphaned disconnect futures at debug level; everything else as usual.
+
+    After an abrupt disconnect paho leaves futures whose MqttError nobody awaits; the connection
+    loop has already handled the disconnect itself.
+    """
+    if isinstance(context.get("exception"), aiomqtt.MqttError):
+        log.debug("after a disconnect: %s", context.get("exception"))
+        return
+    loop.default_exception_handler(context)
+
+
+__all__ = ["BrokerUnavailableError", "build", "serve"]

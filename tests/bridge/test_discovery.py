@@ -1,0 +1,130 @@
+"""Discovery payloads: exact, and free of the mistakes Home Assistant punishes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bridge.discovery import (
+    DeviceInfo,
+    component_payloads,
+    device_payload,
+    discovery_messages,
+    owned_retained_topics,
+)
+from device.control.faults import FaultCode
+from device.control.massager import Status
+from device.settings import PRESETS, Heat, Mode, Posture, Vibration
+
+GOLDEN = Path(__file__).parent / "golden" / "discovery-device.json"
+INFO = DeviceInfo(
+    device_id="legwave_0a1b2c3d",
+    base_topic="legwave/legwave_0a1b2c3d",
+    zones=("foot", "ankle", "calf", "upper_calf"),
+    version="0.1.0",
+)
+SPEC_KEYS = {
+    "power", "start", "stop", "pause", "resume", "vent", "preset", "mode", "intensity",
+    "duration", "heat", "vibration", "zone_boost", "posture", "status", "remaining", "ends_at",
+    "progress", "pressure_foot", "pressure_ankle", "pressure_calf", "pressure_upper_calf",
+    "heater", "problem", "fault", "session", "sessions_completed",
+}  # fmt: skip
+
+
+def components() -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = device_payload(INFO)["components"]
+    return out
+
+
+def test_device_payload_is_exactly_the_reviewed_one() -> None:
+    assert device_payload(INFO) == json.loads(GOLDEN.read_text())
+
+
+def test_every_spec_entity_is_there_with_a_stable_unique_id() -> None:
+    comps = components()
+    assert {c["unique_id"].removeprefix("legwave_0a1b2c3d_") for c in comps.values()} == SPEC_KEYS
+    assert set(comps) == {c["unique_id"] for c in comps.values()}
+
+
+def test_no_object_id_and_default_entity_ids_carry_their_platform() -> None:
+    text = json.dumps(device_payload(INFO))
+    assert "object_id" not in text
+    for c in components().values():
+        assert c["default_entity_id"].split(".")[0] == c["platform"]
+    assert components()["legwave_0a1b2c3d_power"]["default_entity_id"] == "switch.leg_massager"
+    assert components()["legwave_0a1b2c3d_power"]["name"] is None  # named after the device
+
+
+def test_root_blocks() -> None:
+    p = device_payload(INFO)
+    assert p["device"]["identifiers"] == ["legwave_0a1b2c3d"]
+    assert p["device"]["name"] == "Leg Massager"
+    assert p["origin"] == {"name": "legwave", "sw_version": "0.1.0"}
+    assert p["availability_topic"] == "legwave/legwave_0a1b2c3d/availability"
+    assert "~" not in json.dumps(p)
+
+
+@pytest.mark.parametrize(
+    ("key", "values"),
+    [
+        ("mode", [m.value for m in Mode]),
+        ("heat", [h.value for h in Heat]),
+        ("vibration", [v.value for v in Vibration]),
+        ("posture", [p.value for p in Posture]),
+        ("preset", list(PRESETS)),
+        ("status", [s.value for s in Status]),
+        ("fault", ["none", *(f.value for f in FaultCode)]),
+    ],
+)
+def test_every_state_value_is_one_of_the_options(key: str, values: list[str]) -> None:
+    assert components()[f"legwave_0a1b2c3d_{key}"]["options"] == values
+
+
+def test_sensors_never_use_the_config_category() -> None:
+    for c in components().values():
+        if c["platform"] in ("sensor", "binary_sensor"):
+            assert c.get("entity_category") != "config"
+        if "options" in c and c["platform"] == "sensor":
+            assert c["device_class"] == "enum"
+
+
+def test_events_read_the_event_topic_and_buttons_have_no_state() -> None:
+    comps = components()
+    assert comps["legwave_0a1b2c3d_session"]["state_topic"] == "legwave/legwave_0a1b2c3d/event"
+    assert "state_topic" not in comps["legwave_0a1b2c3d_stop"]
+    assert json.loads(comps["legwave_0a1b2c3d_vent"]["payload_press"]) == {"action": "vent"}
+
+
+def test_pressure_sensors_are_diagnostic_and_off_by_default() -> None:
+    c = components()["legwave_0a1b2c3d_pressure_upper_calf"]
+    assert c["name"] == "Upper calf pressure"
+    assert (c["entity_category"], c["enabled_by_default"], c["unit_of_measurement"]) == (
+        "diagnostic",
+        False,
+        "mmHg",
+    )
+
+
+def test_per_component_style_repeats_device_origin_and_availability() -> None:
+    payloads = component_payloads(INFO)
+    assert len(payloads) == len(SPEC_KEYS)
+    topic = "homeassistant/switch/legwave_0a1b2c3d/power/config"
+    switch = payloads[topic]
+    assert "platform" not in switch
+    assert switch["device"]["identifiers"] == ["legwave_0a1b2c3d"]
+    assert switch["availability_topic"].endswith("/availability")
+    assert len(discovery_messages(INFO, "per_component")) == len(SPEC_KEYS)
+    assert [t for t, _ in discovery_messages(INFO, "device")] == [
+        "homeassistant/device/legwave_0a1b2c3d/config"
+    ]
+
+
+def test_remove_covers_both_styles_and_the_retained_state() -> None:
+    topics = owned_retained_topics(INFO)
+    assert "homeassistant/device/legwave_0a1b2c3d/config" in topics
+    assert "homeassistant/switch/legwave_0a1b2c3d/power/config" in topics
+    assert "legwave/legwave_0a1b2c3d/state" in topics
+    assert "legwave/legwave_0a1b2c3d/availability" in topics
