@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import socket
 import ssl
 import time
 from dataclasses import dataclass, field
@@ -36,7 +37,12 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 _ANNOUNCE_JITTER_S = (0.5, 5.0)
+# paho leaves Nagle's algorithm on: a small publish then waits for the peer's delayed ACK, ~40 ms
+# per hop on loopback. Every client of ours turns it off (brokers need `set_tcp_nodelay true`).
+NO_DELAY = ((socket.IPPROTO_TCP, socket.TCP_NODELAY, 1),)
 _SUBSCRIBE_TIMEOUT_S = 10.0
+_DISCONNECT_TIMEOUT_S = 3.0
+_SENDER_POLL_S = 1.0
 
 
 @dataclass(slots=True)
@@ -236,6 +242,7 @@ class Agent:
             clean_session=None if v5 else True,
             clean_start=True if v5 else paho.MQTT_CLEAN_START_FIRST_ONLY,
             max_queued_incoming_messages=1000,
+            socket_options=NO_DELAY,
         )
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -274,8 +281,11 @@ class Agent:
                 self.connected.clear()
                 if self._announce_task is not None:
                     self._announce_task.cancel()
+                # aiomqtt waits for the disconnect callback without a timeout; a publish
+                # cancelled in flight can leave it waiting for ever.
                 with contextlib.suppress(Exception):
-                    await client.__aexit__(None, None, None)
+                    async with asyncio.timeout(_DISCONNECT_TIMEOUT_S):
+                        await client.__aexit__(None, None, None)
             if not stop.is_set():
                 delay = backoff_delay(0, cap=cap, rng=self._rng)
                 with contextlib.suppress(TimeoutError):
@@ -289,12 +299,17 @@ class Agent:
             await client.subscribe(self.settings.homeassistant.status_topic, qos=1)
         self.announce()
         self.connected.set()
-        async with asyncio.TaskGroup() as tg:
-            receiver = tg.create_task(self._receive(client))
-            sender = tg.create_task(self._send(client))
-            await stop.wait()
-            receiver.cancel()
-            sender.cancel()
+        try:
+            async with asyncio.TaskGroup() as tg:
+                receiver = tg.create_task(self._receive(client))
+                tg.create_task(self._send(client))
+                await stop.wait()
+                # The sender ends by itself once `connected` is clear: a cancellation can be
+                # swallowed by asyncio.wait_for in Python 3.11 (inside aiomqtt's publish).
+                self.connected.clear()
+                receiver.cancel()
+        finally:
+            self.connected.clear()
         # Clean shutdown: say offline ourselves (the broker will not send the will).
         with contextlib.suppress(Exception):
             async with asyncio.timeout(2.0):
@@ -317,6 +332,12 @@ class Agent:
     async def _receive(self, client: aiomqtt.Client) -> None:
         topics = self.topics
         status_topic = self.settings.homeassistant.status_topic
+        try:
+            await self._dispatch(client, topics, status_topic)
+        finally:
+            self.connected.clear()  # a lost connection also ends the sender
+
+    async def _dispatch(self, client: aiomqtt.Client, topics: Topics, status_topic: str) -> None:
         async for message in client.messages:
             topic = message.topic.value
             payload = (
@@ -348,8 +369,12 @@ class Agent:
             self._announce_task = asyncio.create_task(self._announce_later())
 
     async def _send(self, client: aiomqtt.Client) -> None:
-        while True:
-            await self.outbox.wait()
+        while self.connected.is_set():
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(_SENDER_POLL_S):
+                    await self.outbox.wait()
+            if not self.connected.is_set() or not len(self.outbox):
+                continue
             batch = self.outbox.take()
             for i, m in enumerate(batch):
                 try:
@@ -382,6 +407,7 @@ async def remove_retained(settings: AgentSettings, info: DeviceInfo, host: str, 
         username=mq.username,
         password=mq.password.get_secret_value() if mq.password else None,
         identifier=f"legwave-remove-{info.device_id}",
+        socket_options=NO_DELAY,
     ) as client:
         for topic in topics:
             await client.publish(topic, b"", qos=1, retain=True)

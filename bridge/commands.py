@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import aiomqtt
 
-from bridge.agent import remove_retained
+from bridge.agent import NO_DELAY, remove_retained
 from bridge.broker import BrokerUnavailableError
 from bridge.codec import Topics
 from bridge.config import resolve_device_id
@@ -91,6 +91,7 @@ async def _ctl(args: argparse.Namespace, settings: AgentSettings) -> int:
             username=mq.username,
             password=mq.password.get_secret_value() if mq.password else None,
             identifier=f"legwave-ctl-{transaction}",
+            socket_options=NO_DELAY,
         ) as client:
             await client.subscribe(topics.response, qos=1)
             await client.publish(topics.set, json.dumps(body).encode(), qos=1)

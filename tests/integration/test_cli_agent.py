@@ -1,0 +1,144 @@
+"""`legwave run` as a process, driven by `legwave ctl`, `remove` and a password-protected broker."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import aiomqtt
+import pytest
+
+from bridge.broker import Mosquitto
+from bridge.cli import main
+
+DEVICE = "clidev"
+BASE = f"legwave/{DEVICE}"
+
+
+def env_for(broker: Mosquitto, tmp_path: Path, **extra: str) -> dict[str, str]:
+    return {
+        **os.environ,
+        "LEGWAVE_DEVICE_ID": DEVICE,
+        "LEGWAVE_STATE_DIR": str(tmp_path / "state"),
+        "LEGWAVE_MQTT__HOST": "127.0.0.1",
+        "LEGWAVE_MQTT__PORT": str(broker.port),
+        **extra,
+    }
+
+
+def retained(port: int, topic: str, wait: float = 1.0, **auth: str) -> dict[str, bytes]:
+    async def collect() -> dict[str, bytes]:
+        seen: dict[str, bytes] = {}
+        async with aiomqtt.Client("127.0.0.1", port, **auth) as c:  # type: ignore[arg-type]
+            await c.subscribe(topic, qos=1)
+            try:
+                async with asyncio.timeout(wait):
+                    async for m in c.messages:
+                        if m.retain and isinstance(m.payload, bytes):
+                            seen[m.topic.value] = m.payload
+            except TimeoutError:
+                pass
+        return seen
+
+    return asyncio.run(collect())
+
+
+def wait_online(port: int, **auth: str) -> None:
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if (
+            retained(port, f"{BASE}/availability", 0.3, **auth).get(f"{BASE}/availability")
+            == b"online"
+        ):
+            return
+    raise AssertionError("the agent never came online")
+
+
+@pytest.fixture
+def agent_process(
+    broker: Mosquitto, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[subprocess.Popen[bytes]]:
+    env = env_for(broker, tmp_path)
+    for key, value in env.items():
+        if key.startswith("LEGWAVE_"):
+            monkeypatch.setenv(key, value)
+    # The log goes to a file: a pipe nobody reads would block a chatty agent.
+    with (tmp_path / "agent.log").open("wb") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "bridge.cli", "run"], env=env, stderr=log)
+        try:
+            wait_online(broker.port)
+            yield proc
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait(timeout=10)
+
+
+def test_ctl_start_stop_and_a_refused_command(
+    agent_process: subprocess.Popen[bytes], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["ctl", "start", "--preset", "first_use", "--duration-min", "5"]) == 0
+    reply = json.loads(capsys.readouterr().out)
+    assert reply["status"] == "ok" and reply["state"]["status"] == "fit_check"
+    assert reply["state"]["preset"] == "first_use" and reply["state"]["duration_min"] == 5
+    assert main(["ctl", "set", "--intensity", "9"]) == 1
+    reply = json.loads(capsys.readouterr().out)
+    assert reply["error"]["field"] == "intensity"
+    assert main(["ctl", "stop"]) == 0
+    assert json.loads(capsys.readouterr().out)["state"]["status"] == "venting"
+
+
+def test_sigterm_says_offline_and_remove_clears_everything(
+    agent_process: subprocess.Popen[bytes], broker: Mosquitto, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert f"homeassistant/device/{DEVICE}/config" in retained(broker.port, "homeassistant/#")
+    agent_process.terminate()
+    assert agent_process.wait(timeout=10) == 0
+    assert retained(broker.port, f"{BASE}/availability")[f"{BASE}/availability"] == b"offline"
+    assert main(["remove"]) == 0
+    assert "cleared" in capsys.readouterr().out
+    assert retained(broker.port, "#") == {}
+
+
+def test_ctl_without_an_agent_times_out(
+    broker: Mosquitto, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for key, value in env_for(broker, tmp_path).items():
+        if key.startswith("LEGWAVE_"):
+            monkeypatch.setenv(key, value)
+    assert main(["ctl", "stop", "--timeout", "0.5"]) == 3
+
+
+def test_username_and_password(tmp_path: Path) -> None:
+    passwd = tmp_path / "passwd"
+    passwd.write_text("")
+    subprocess.run(["mosquitto_passwd", "-b", str(passwd), "legwave", "s3cret"], check=True)
+    config = f"allow_anonymous false\npassword_file {passwd}\n"
+    broker = Mosquitto(folder=tmp_path, config=config).start()
+    try:
+        env = env_for(
+            broker, tmp_path, LEGWAVE_MQTT__USERNAME="legwave", LEGWAVE_MQTT__PASSWORD="s3cret"
+        )
+        log_path = tmp_path / "agent.log"
+        with log_path.open("wb") as log:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "bridge.cli", "-v", "run"], env=env, stderr=log
+            )
+            try:
+                wait_online(broker.port, username="legwave", password="s3cret")
+            finally:
+                proc.terminate()
+                proc.wait(timeout=10)
+        text = log_path.read_text()
+        assert "connected to the broker" in text
+        assert "s3cret" not in text  # not even at debug level
+        with pytest.raises(aiomqtt.MqttError):
+            retained(broker.port, "#")  # and the broker really refuses strangers
+    finally:
+        broker.stop()
