@@ -262,7 +262,7 @@ class Agent:
                     "cannot reach the broker at %s:%d (%s); retrying in %.1f s",
                     self.host,
                     self.port,
-                    exc or type(exc).__name__,
+                    str(exc) or type(exc).__name__,
                     delay,
                 )
                 with contextlib.suppress(TimeoutError):
@@ -276,7 +276,7 @@ class Agent:
                 await self._session(client, stop)
             except* (aiomqtt.MqttError, TimeoutError) as group:
                 # The session's task group wraps the disconnect; either way: reconnect.
-                log.warning("lost the broker: %s", group.exceptions[0])
+                log.warning("lost the broker: %s", str(group.exceptions[0]))
             finally:
                 self.connected.clear()
                 if self._announce_task is not None:

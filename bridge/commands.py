@@ -7,13 +7,15 @@ import json
 import sys
 import time
 import uuid
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import aiomqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 from bridge.agent import NO_DELAY, remove_retained
 from bridge.broker import BrokerUnavailableError
-from bridge.codec import Topics
+from bridge.codec import STALE_AFTER_S, Topics
 from bridge.config import resolve_device_id
 from bridge.discovery import DeviceInfo, component_payloads, device_payload
 from device import __version__
@@ -50,6 +52,8 @@ def dispatch(args: argparse.Namespace, settings: AgentSettings) -> int:
             return 0
         case "ctl":
             return asyncio.run(_ctl(args, settings))
+        case "watch":
+            return _watch(args, settings)
     return 2  # pragma: no cover
 
 
@@ -71,6 +75,38 @@ def broker_address(settings: AgentSettings) -> tuple[str, int]:
     return settings.mqtt.host or "127.0.0.1", settings.mqtt.port
 
 
+def _auth(settings: AgentSettings) -> dict[str, Any]:
+    mq = settings.mqtt
+    return {
+        "username": mq.username,
+        "password": mq.password.get_secret_value() if mq.password else None,
+    }
+
+
+def _watch(args: argparse.Namespace, settings: AgentSettings) -> int:
+    from bridge.watch import watch
+
+    host, port = broker_address(settings)
+    base = device_info(settings).base_topic
+
+    async def run() -> int:
+        if not args.once:
+            return await watch(host, port, base, once=False, auth=_auth(settings))
+        async with asyncio.timeout(args.timeout):
+            return await watch(host, port, base, once=True, auth=_auth(settings))
+
+    try:
+        return asyncio.run(run())
+    except KeyboardInterrupt:
+        return 0
+    except TimeoutError:
+        print(f"legwave: error: no state from {base} in {args.timeout:g} s", file=sys.stderr)
+        return 3
+    except aiomqtt.MqttError as exc:
+        print(f"legwave: error: cannot reach the broker at {host}:{port}: {exc}", file=sys.stderr)
+        return 3
+
+
 async def _ctl(args: argparse.Namespace, settings: AgentSettings) -> int:
     from bridge.cli import setting_changes
 
@@ -83,18 +119,22 @@ async def _ctl(args: argparse.Namespace, settings: AgentSettings) -> int:
         body["preset"] = args.preset
     body.update(setting_changes(args))
     host, port = broker_address(settings)
-    mq = settings.mqtt
+    v5 = settings.mqtt.protocol == "5"
+    expiry = None
+    if v5:  # the broker drops the command if it cannot deliver it within the stale limit
+        expiry = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+        expiry.MessageExpiryInterval = int(STALE_AFTER_S)
     try:
         async with aiomqtt.Client(
             hostname=host,
             port=port,
-            username=mq.username,
-            password=mq.password.get_secret_value() if mq.password else None,
             identifier=f"legwave-ctl-{transaction}",
             socket_options=NO_DELAY,
+            protocol=aiomqtt.ProtocolVersion.V5 if v5 else aiomqtt.ProtocolVersion.V311,
+            **_auth(settings),
         ) as client:
             await client.subscribe(topics.response, qos=1)
-            await client.publish(topics.set, json.dumps(body).encode(), qos=1)
+            await client.publish(topics.set, json.dumps(body).encode(), qos=1, properties=expiry)
             async with asyncio.timeout(args.timeout):
                 async for message in client.messages:
                     reply = json.loads(message.payload)

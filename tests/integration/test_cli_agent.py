@@ -94,6 +94,15 @@ def test_ctl_start_stop_and_a_refused_command(
     assert json.loads(capsys.readouterr().out)["state"]["status"] == "venting"
 
 
+def test_watch_once_draws_the_live_state(
+    agent_process: subprocess.Popen[bytes], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["watch", "--once"]) == 0
+    screen = capsys.readouterr().out
+    assert screen.startswith("legwave · idle")
+    assert "upper_calf" in screen and "mmHg" in screen
+
+
 def test_sigterm_says_offline_and_remove_clears_everything(
     agent_process: subprocess.Popen[bytes], broker: Mosquitto, capsys: pytest.CaptureFixture[str]
 ) -> None:
