@@ -227,12 +227,13 @@ class Agent:
                 cert_reqs=ssl.CERT_REQUIRED,
             )
         v5 = mq.protocol == "5"
+        username, password = mq.credentials()
         return aiomqtt.Client(
             hostname=self.host,
             port=self.port,
             identifier=f"legwave-{self.info.device_id}",
-            username=mq.username,
-            password=mq.password.get_secret_value() if mq.password else None,
+            username=username,
+            password=password,
             tls_params=tls,
             tls_insecure=mq.tls.insecure if mq.tls else None,
             keepalive=mq.keepalive_s,
@@ -400,12 +401,13 @@ async def remove_retained(settings: AgentSettings, info: DeviceInfo, host: str, 
     from bridge.discovery import owned_retained_topics
 
     mq = settings.mqtt
+    username, password = mq.credentials()
     topics = owned_retained_topics(info)
     async with aiomqtt.Client(
         hostname=host,
         port=port,
-        username=mq.username,
-        password=mq.password.get_secret_value() if mq.password else None,
+        username=username,
+        password=password,
         identifier=f"legwave-remove-{info.device_id}",
         socket_options=NO_DELAY,
     ) as client:

@@ -7,7 +7,7 @@ import json
 import sys
 import time
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import aiomqtt
 from paho.mqtt.packettypes import PacketTypes
@@ -75,14 +75,6 @@ def broker_address(settings: AgentSettings) -> tuple[str, int]:
     return settings.mqtt.host or "127.0.0.1", settings.mqtt.port
 
 
-def _auth(settings: AgentSettings) -> dict[str, Any]:
-    mq = settings.mqtt
-    return {
-        "username": mq.username,
-        "password": mq.password.get_secret_value() if mq.password else None,
-    }
-
-
 def _watch(args: argparse.Namespace, settings: AgentSettings) -> int:
     from bridge.watch import watch
 
@@ -91,9 +83,11 @@ def _watch(args: argparse.Namespace, settings: AgentSettings) -> int:
 
     async def run() -> int:
         if not args.once:
-            return await watch(host, port, base, once=False, auth=_auth(settings))
+            return await watch(
+                host, port, base, once=False, credentials=settings.mqtt.credentials()
+            )
         async with asyncio.timeout(args.timeout):
-            return await watch(host, port, base, once=True, auth=_auth(settings))
+            return await watch(host, port, base, once=True, credentials=settings.mqtt.credentials())
 
     try:
         return asyncio.run(run())
@@ -124,6 +118,7 @@ async def _ctl(args: argparse.Namespace, settings: AgentSettings) -> int:
     if v5:  # the broker drops the command if it cannot deliver it within the stale limit
         expiry = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
         expiry.MessageExpiryInterval = int(STALE_AFTER_S)
+    username, password = settings.mqtt.credentials()
     try:
         async with aiomqtt.Client(
             hostname=host,
@@ -131,7 +126,8 @@ async def _ctl(args: argparse.Namespace, settings: AgentSettings) -> int:
             identifier=f"legwave-ctl-{transaction}",
             socket_options=NO_DELAY,
             protocol=aiomqtt.ProtocolVersion.V5 if v5 else aiomqtt.ProtocolVersion.V311,
-            **_auth(settings),
+            username=username,
+            password=password,
         ) as client:
             await client.subscribe(topics.response, qos=1)
             await client.publish(topics.set, json.dumps(body).encode(), qos=1, properties=expiry)

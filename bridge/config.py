@@ -59,6 +59,10 @@ class MqttSettings(BaseModel):
     protocol: Literal["5", "3.1.1"] = "5"
     reconnect_max_s: float = Field(60.0, ge=1, le=3600)
 
+    def credentials(self) -> tuple[str | None, str | None]:
+        """Username and password for the client (the one place the password is unwrapped)."""
+        return self.username, self.password.get_secret_value() if self.password else None
+
 
 class HomeAssistantSettings(BaseModel):
     """Home Assistant discovery."""

@@ -70,7 +70,9 @@ def render(
     return "\n".join(lines)
 
 
-async def watch(host: str, port: int, base: str, *, once: bool, auth: dict[str, Any]) -> int:
+async def watch(
+    host: str, port: int, base: str, *, once: bool, credentials: tuple[str | None, str | None]
+) -> int:
     """Follow the device on `base` until Ctrl-C (or one frame with `once`)."""
     topics = Topics(base)
     state: dict[str, Any] | None = None
@@ -78,7 +80,10 @@ async def watch(host: str, port: int, base: str, *, once: bool, auth: dict[str, 
     online: bool | None = None
     events: deque[str] = deque(maxlen=5)
     last_draw = 0.0
-    async with aiomqtt.Client(host, port, socket_options=NO_DELAY, **auth) as client:
+    username, password = credentials
+    async with aiomqtt.Client(
+        host, port, username=username, password=password, socket_options=NO_DELAY
+    ) as client:
         for topic in (topics.state, topics.telemetry, topics.event, topics.availability):
             await client.subscribe(topic, qos=1)
         async for message in client.messages:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from bridge.broker import Mosquitto
-from bridge.config import load_settings
+from bridge.config import AgentSettings, load_settings
 from tests.integration.conftest import running_agent
 
 pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl")
@@ -44,6 +44,13 @@ def make_server_cert(folder: Path, ca_key: Path, ca_crt: Path) -> tuple[Path, Pa
     return key, crt
 
 
+def tls_settings(broker: Mosquitto, tmp_path: Path, ca_file: Path) -> AgentSettings:
+    mqtt = {"host": "127.0.0.1", "port": broker.port, "tls": {"ca_file": ca_file}}
+    return load_settings(
+        None, device_id="lwtest", state_dir=tmp_path / "state", mqtt=mqtt | {"reconnect_max_s": 1}
+    )
+
+
 @pytest.fixture
 def tls_broker(tmp_path: Path) -> tuple[Mosquitto, Path, Path]:
     ca_key, ca_crt = make_ca(tmp_path, "home-ca")
@@ -67,12 +74,7 @@ def test_tls_with_the_right_ca_connects_and_a_wrong_ca_is_refused(
     broker, ca, stranger = tls_broker
 
     async def connects(ca_file: Path) -> bool:
-        settings = load_settings(
-            None,
-            device_id="lwtest",
-            state_dir=tmp_path / "state",
-            mqtt={"host": "127.0.0.1", "port": broker.port, "tls": {"ca_file": ca_file}},
-        )
+        settings = tls_settings(broker, tmp_path, ca_file)
         async with running_agent(settings) as agent:
             try:
                 await asyncio.wait_for(agent.connected.wait(), 5)
@@ -93,13 +95,7 @@ def test_refused_handshakes_do_not_leak_descriptors(
     tls_broker: tuple[Mosquitto, Path, Path], tmp_path: Path
 ) -> None:
     broker, _, stranger = tls_broker
-    settings = load_settings(
-        None,
-        device_id="lwtest",
-        state_dir=tmp_path / "state",
-        mqtt={"host": "127.0.0.1", "port": broker.port, "tls": {"ca_file": stranger},
-              "reconnect_max_s": 1},
-    )  # fmt: skip
+    settings = tls_settings(broker, tmp_path, stranger)
 
     def open_fds() -> int:
         gc.collect()  # paho's failed sockets sit in reference cycles until the collector runs
