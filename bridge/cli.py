@@ -50,6 +50,8 @@ def _parser() -> argparse.ArgumentParser:
     disc = sub.add_parser("discovery", help="print the Home Assistant discovery payload")
     disc.add_argument("--style", choices=["device", "per_component"], help="default: configured")
     sub.add_parser("remove", help="clear every retained message the device owns from the broker")
+    health = sub.add_parser("health", help="exit 0 while the device says online on the broker")
+    health.add_argument("--timeout", type=float, default=5.0)
     config = sub.add_parser("config", help="configuration tools")
     config_sub = config.add_subparsers(dest="config_command", required=True, metavar="SUBCOMMAND")
     config_sub.add_parser("check", help="validate the configuration and print every problem")

@@ -54,6 +54,8 @@ def dispatch(args: argparse.Namespace, settings: AgentSettings) -> int:
             return asyncio.run(_ctl(args, settings))
         case "watch":
             return _watch(args, settings)
+        case "health":
+            return asyncio.run(_health(args, settings))
     return 2  # pragma: no cover
 
 
@@ -99,6 +101,28 @@ def _watch(args: argparse.Namespace, settings: AgentSettings) -> int:
     except aiomqtt.MqttError as exc:
         print(f"legwave: error: cannot reach the broker at {host}:{port}: {exc}", file=sys.stderr)
         return 3
+
+
+async def _health(args: argparse.Namespace, settings: AgentSettings) -> int:
+    """0 when the retained availability is `online`, 1 when not, 3 when the broker is away."""
+    host, port = broker_address(settings)
+    topic = Topics(device_info(settings).base_topic).availability
+    username, password = settings.mqtt.credentials()
+    try:
+        async with aiomqtt.Client(host, port, username=username, password=password) as client:
+            await client.subscribe(topic, qos=1)
+            async with asyncio.timeout(args.timeout):
+                async for message in client.messages:
+                    online = message.payload == b"online"
+                    print("online" if online else "offline")
+                    return 0 if online else 1
+    except TimeoutError:
+        print("unknown: nothing retained on " + topic)
+        return 1
+    except aiomqtt.MqttError as exc:
+        print(f"broker unreachable at {host}:{port}: {exc}")
+        return 3
+    return 1  # pragma: no cover
 
 
 async def _ctl(args: argparse.Namespace, settings: AgentSettings) -> int:

@@ -107,8 +107,12 @@ def test_sigterm_says_offline_and_remove_clears_everything(
     agent_process: subprocess.Popen[bytes], broker: Mosquitto, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert f"homeassistant/device/{DEVICE}/config" in retained(broker.port, "homeassistant/#")
+    assert main(["health"]) == 0
+    assert capsys.readouterr().out.strip() == "online"
     agent_process.terminate()
     assert agent_process.wait(timeout=10) == 0
+    assert main(["health"]) == 1
+    assert capsys.readouterr().out.strip() == "offline"
     assert retained(broker.port, f"{BASE}/availability")[f"{BASE}/availability"] == b"offline"
     assert main(["remove"]) == 0
     assert "cleared" in capsys.readouterr().out
