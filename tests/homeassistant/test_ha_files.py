@@ -1,0 +1,117 @@
+"""The files users copy into Home Assistant: modern syntax, consistent with the device."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from device.settings import PRESETS, Heat
+
+HA = Path(__file__).resolve().parents[2] / "homeassistant"
+
+
+class Input(str):
+    """A `!input name` reference."""
+
+
+class BlueprintLoader(yaml.SafeLoader):
+    """Reads Home Assistant's `!input` tag."""
+
+
+BlueprintLoader.add_constructor("!input", lambda loader, node: Input(loader.construct_scalar(node)))  # type: ignore[arg-type]
+
+
+def load(path: Path) -> dict[str, Any]:
+    data: dict[str, Any] = yaml.load(path.read_text(), Loader=BlueprintLoader)  # noqa: S506 - SafeLoader
+    return data
+
+
+def declared_inputs(blueprint: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in blueprint["input"].items():
+        if "input" in value:  # a section
+            out.update(value["input"])
+        else:
+            out[key] = value
+    return out
+
+
+def references(node: Any) -> set[str]:
+    if isinstance(node, Input):
+        return {str(node)}
+    if isinstance(node, dict):
+        return set().union(*(references(v) for v in node.values())) if node else set()
+    if isinstance(node, list):
+        return set().union(*(references(v) for v in node)) if node else set()
+    return set()
+
+
+BLUEPRINTS = sorted((HA / "blueprints").glob("*.yaml"))
+
+
+def test_there_are_two_blueprints() -> None:
+    assert [p.name for p in BLUEPRINTS] == ["bedtime_leg_massage.yaml", "session_finished.yaml"]
+
+
+@pytest.mark.parametrize("path", BLUEPRINTS, ids=lambda p: p.name)
+def test_blueprint_uses_modern_syntax_and_declares_every_input(path: Path) -> None:
+    data = load(path)
+    meta = data["blueprint"]
+    assert meta["domain"] == "automation"
+    assert meta["homeassistant"]["min_version"] >= "2024.10.0"
+    for modern, legacy in (
+        ("triggers", "trigger"),
+        ("conditions", "condition"),
+        ("actions", "action"),
+    ):
+        assert modern in data and legacy not in data
+    for trigger in data["triggers"]:
+        assert "trigger" in trigger and "platform" not in trigger
+    inputs = declared_inputs(meta)
+    assert references(data)  # it does use its inputs
+    assert references(data) <= set(inputs)
+
+
+@pytest.mark.parametrize(
+    ("path", "key", "domain"),
+    [
+        ("bedtime_leg_massage.yaml", "massager", "switch"),
+        ("session_finished.yaml", "session_event", "event"),
+    ],
+)
+def test_device_selectors_are_filtered_to_mqtt(path: str, key: str, domain: str) -> None:
+    selector = declared_inputs(load(HA / "blueprints" / path)["blueprint"])[key]["selector"]
+    assert selector["entity"]["filter"] == [{"integration": "mqtt", "domain": domain}]
+
+
+def test_bedtime_blueprint_has_sections_and_the_session_inputs() -> None:
+    meta = load(HA / "blueprints" / "bedtime_leg_massage.yaml")["blueprint"]
+    assert {k for k, v in meta["input"].items() if "input" in v} == {
+        "device_section",
+        "when_section",
+        "who_section",
+        "session_section",
+    }
+    inputs = declared_inputs(meta)
+    assert inputs["preset"]["selector"]["select"]["options"][0] == "bedtime"
+    assert set(inputs["preset"]["selector"]["select"]["options"]) == set(PRESETS)
+    assert inputs["duration"]["selector"]["number"] == {
+        "min": 5,
+        "max": 60,
+        "unit_of_measurement": "min",
+    }
+
+
+def test_the_start_script_matches_the_device() -> None:
+    package = yaml.safe_load((HA / "packages" / "legwave.yaml").read_text())
+    fields = package["script"]["legwave_start"]["fields"]
+    assert set(fields) == {"preset", "duration", "intensity", "heat"}
+    assert set(fields["preset"]["selector"]["select"]["options"]) == set(PRESETS)
+    assert fields["heat"]["selector"]["select"]["options"] == [h.value for h in Heat]
+    assert fields["intensity"]["selector"]["number"] == {"min": 1, "max": 7}
+    # one place holds the topic
+    assert "legwave_topic" in package["script"]["legwave_command"]["variables"]
+    assert "legwave_topic" not in str(package["script"]["legwave_start"])
