@@ -115,3 +115,53 @@ def test_the_start_script_matches_the_device() -> None:
     # one place holds the topic
     assert "legwave_topic" in package["script"]["legwave_command"]["variables"]
     assert "legwave_topic" not in str(package["script"]["legwave_start"])
+
+
+CORE_CARDS = {
+    "tile", "button", "entities", "gauge", "sensor", "history-graph", "logbook",
+    "horizontal-stack", "vertical-stack", "grid", "markdown", "statistics-graph",
+}  # fmt: skip
+
+
+def _cards(node: Any) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    if isinstance(node, dict):
+        if "type" in node and isinstance(node["type"], str):
+            found.append(node)
+        for key, value in node.items():
+            if key != "features":  # a tile's features are not cards
+                found += _cards(value)
+    elif isinstance(node, list):
+        for value in node:
+            found += _cards(value)
+    return found
+
+
+def _entities(node: Any) -> set[str]:
+    if isinstance(node, dict):
+        own = {node["entity"]} if isinstance(node.get("entity"), str) else set()
+        return own.union(*(_entities(v) for v in node.values())) if node else own
+    if isinstance(node, list):
+        return set().union(*(_entities(v) for v in node)) if node else set()
+    if (
+        isinstance(node, str)
+        and "." in node
+        and node.split(".")[0] in {"event", "sensor", "switch"}
+    ):
+        return {node}
+    return set()
+
+
+def test_the_dashboard_uses_core_cards_and_real_entities() -> None:
+    from bridge.discovery import default_entity_id
+    from bridge.entities import entity_table
+
+    dashboard = yaml.safe_load((HA / "dashboards" / "legwave.yaml").read_text())
+    views = dashboard["views"]
+    assert len(views) == 1
+    card_types = {c["type"] for c in _cards(views[0]["cards"])}
+    assert card_types <= CORE_CARDS, card_types - CORE_CARDS
+    known = {default_entity_id(e) for e in entity_table(["foot", "ankle", "calf", "upper_calf"])}
+    used = _entities(views[0]["cards"])
+    assert used, "the dashboard shows entities"
+    assert used <= known, used - known
