@@ -6,6 +6,7 @@ import asyncio
 import gc
 import shutil
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,14 @@ from bridge.broker import Mosquitto
 from bridge.config import AgentSettings, load_settings
 from tests.integration.conftest import running_agent
 
-pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl")
+# paho leaves the socket of a failed TLS handshake to the garbage collector, which closes it
+# with a ResourceWarning (none is lost: test_refused_handshakes_do_not_leak_descriptors). Holding
+# the exception, e.g. in a log record, would keep it open: the agent logs only its text.
+pytestmark = [
+    pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl"),
+    pytest.mark.filterwarnings("ignore::ResourceWarning"),
+    pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning"),
+]
 
 
 def make_ca(folder: Path, name: str) -> tuple[Path, Path]:
@@ -52,7 +60,7 @@ def tls_settings(broker: Mosquitto, tmp_path: Path, ca_file: Path) -> AgentSetti
 
 
 @pytest.fixture
-def tls_broker(tmp_path: Path) -> tuple[Mosquitto, Path, Path]:
+def tls_broker(tmp_path: Path) -> Iterator[tuple[Mosquitto, Path, Path]]:
     ca_key, ca_crt = make_ca(tmp_path, "home-ca")
     _, other_ca = make_ca(tmp_path, "stranger-ca")
     key, crt = make_server_cert(tmp_path, ca_key, ca_crt)
@@ -60,14 +68,10 @@ def tls_broker(tmp_path: Path) -> tuple[Mosquitto, Path, Path]:
         folder=tmp_path,
         config=f"allow_anonymous true\ncafile {ca_crt}\ncertfile {crt}\nkeyfile {key}\n",
     ).start()
-    return broker, ca_crt, other_ca
+    yield broker, ca_crt, other_ca
+    broker.stop()
 
 
-# paho leaves the socket of a failed TLS handshake to the garbage collector, which closes it
-# with a ResourceWarning (none is lost: test_refused_handshakes_do_not_leak_descriptors). Holding
-# the exception, e.g. in a log record, would keep it open: the agent logs only its text.
-@pytest.mark.filterwarnings("ignore::ResourceWarning")
-@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 def test_tls_with_the_right_ca_connects_and_a_wrong_ca_is_refused(
     tls_broker: tuple[Mosquitto, Path, Path], tmp_path: Path
 ) -> None:
@@ -82,15 +86,10 @@ def test_tls_with_the_right_ca_connects_and_a_wrong_ca_is_refused(
                 return False
             return True
 
-    try:
-        assert asyncio.run(connects(ca)) is True
-        assert asyncio.run(connects(stranger)) is False
-    finally:
-        broker.stop()
+    assert asyncio.run(connects(ca)) is True
+    assert asyncio.run(connects(stranger)) is False
 
 
-@pytest.mark.filterwarnings("ignore::ResourceWarning")
-@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 def test_refused_handshakes_do_not_leak_descriptors(
     tls_broker: tuple[Mosquitto, Path, Path], tmp_path: Path
 ) -> None:
@@ -108,7 +107,4 @@ def test_refused_handshakes_do_not_leak_descriptors(
             await asyncio.sleep(6.0)  # several more refused attempts
             return open_fds() - first
 
-    try:
-        assert asyncio.run(scenario()) <= 2
-    finally:
-        broker.stop()
+    assert asyncio.run(scenario()) <= 2
