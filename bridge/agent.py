@@ -16,7 +16,7 @@ import random
 import socket
 import ssl
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import aiomqtt
@@ -54,9 +54,6 @@ class Stats:
     rejected: int = 0
     ignored_retained: int = 0
     announces: int = 0
-    connected_at: float | None = None
-    online_at: float | None = None
-    backoff_s: list[float] = field(default_factory=list)
 
 
 def backoff_delay(attempt: int, *, cap: float, rng: random.Random) -> float:
@@ -194,17 +191,12 @@ class Agent:
             except CommandRejectedError as exc:
                 self.stats.rejected += 1
                 log.warning("rejected command: %s: %s", exc.code, exc.message)
-                field = (
-                    exc.message.split(":", 1)[0]
-                    if exc.code == "invalid" and ":" in exc.message
-                    else None
-                )
                 body = response_payload(
                     ok=False,
                     transaction=parsed.transaction,
                     code=exc.code,
                     message=exc.message,
-                    field=field,
+                    field=exc.field,
                     state=self.state(now),
                 )
             else:
@@ -258,7 +250,6 @@ class Agent:
             except (aiomqtt.MqttError, TimeoutError, OSError) as exc:
                 delay = backoff_delay(attempt, cap=cap, rng=self._rng)
                 attempt += 1
-                self.stats.backoff_s.append(delay)
                 log.warning(
                     "cannot reach the broker at %s:%d (%s); retrying in %.1f s",
                     self.host,
@@ -271,7 +262,6 @@ class Agent:
                 continue
             attempt = 0
             self.stats.connects += 1
-            self.stats.connected_at = time.monotonic()
             log.info("connected to the broker at %s:%d", self.host, self.port)
             try:
                 await self._session(client, stop)
@@ -383,8 +373,6 @@ class Agent:
                 except aiomqtt.MqttError:
                     self.outbox.give_back(batch[i:])
                     raise
-                if m.topic == self.topics.availability and m.payload == b"online":
-                    self.stats.online_at = time.monotonic()
 
     async def _publish(self, client: aiomqtt.Client, m: Message) -> None:
         props = None

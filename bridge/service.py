@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import aiomqtt
 
 from bridge.agent import Agent
-from bridge.broker import BrokerUnavailableError, Mosquitto
+from bridge.broker import BrokerUnavailableError, Mosquitto, port_open
 from bridge.config import resolve_device_id
 from device.backends.sim import SimulatedMassager
 from device.control.massager import Massager
@@ -54,11 +54,15 @@ async def serve(settings: AgentSettings, *, stop: asyncio.Event | None = None) -
     broker: Mosquitto | None = None
     host, port = settings.mqtt.host, settings.mqtt.port
     if host is None:
-        broker = Mosquitto(port=port).start()
         host = "127.0.0.1"
-        log.info(
-            "no broker configured (mqtt.host): started an embedded mosquitto on 127.0.0.1:%d", port
-        )
+        if port_open(port):
+            log.info("no broker configured (mqtt.host): using the one on 127.0.0.1:%d", port)
+        else:
+            broker = Mosquitto(port=port).start()
+            log.info(
+                "no broker configured (mqtt.host): started an embedded mosquitto on 127.0.0.1:%d",
+                port,
+            )
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     loop.set_exception_handler(_quiet_mqtt_teardown)

@@ -101,17 +101,6 @@ class Runner:
             self.hardware.safe_state()
         return outcome
 
-    def run_virtual(self, seconds: float) -> None:
-        """Tick on the virtual clock for `seconds` of simulated time (no waiting)."""
-        clock = self.clock
-        if not isinstance(clock, VirtualClock):
-            raise TypeError("run_virtual needs a VirtualClock")
-        steps = round(seconds / self.period)
-        start = clock.t
-        for k in range(1, steps + 1):
-            clock.t = start + k * self.period
-            self.tick(clock.t)
-
     async def run(self, *, stop: asyncio.Event | None = None) -> None:
         """Tick at the control rate until `stop` is set or the task is cancelled.
 

@@ -75,12 +75,14 @@ class CommandRejectedError(Exception):
     Args:
         code: machine-readable reason (``invalid``, ``fault_latched``, ``not_running``, …).
         message: for people; names the field when a value is at fault.
+        field: the setting at fault, when one is.
     """
 
-    def __init__(self, code: str, message: str) -> None:
+    def __init__(self, code: str, message: str, field: str | None = None) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
+        self.field = field
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,8 +182,12 @@ class Massager:
                 settings = self.settings.with_changes(**command.changes)
                 self.device.check_session(settings)
             except ValidationError as exc:
-                raise CommandRejectedError("invalid", _describe(exc)) from None
-            except (ValueError, TypeError) as exc:
+                loc = exc.errors()[0]["loc"]
+                field = str(loc[0]) if loc else None
+                raise CommandRejectedError("invalid", _describe(exc), field) from None
+            except ValueError as exc:  # device-specific checks name the field first
+                raise CommandRejectedError("invalid", str(exc), str(exc).split(":")[0]) from None
+            except TypeError as exc:  # e.g. an unhashable preset through the Python API
                 raise CommandRejectedError("invalid", str(exc)) from None
         action = command.action
         status = self.status

@@ -144,7 +144,6 @@ class SafetySupervisor:
         self.zones = zones
         self.heaters = heaters
         self.latched: FaultCode | None = None
-        self.latch_message = ""
         self._cross_vent = False
         self._watch = [_ZoneWatch() for _ in range(zones)]
         self._over_sp_since: list[float | None] = [None] * heaters
@@ -199,7 +198,7 @@ class SafetySupervisor:
         if self.latched is None:
             high = next((t for t in trips if t.priority is Priority.HIGH), None)
             if high is not None:
-                self.latched, self.latch_message = high.code, high.message
+                self.latched = high.code
                 reported = [high]
             else:
                 seen: set[FaultCode] = set()
@@ -431,8 +430,3 @@ class SafetySupervisor:
         self._applied_supply = orders.heater_supply
         self._applied_inlet[:] = orders.inlet_open
         self._applied_exhaust[:] = orders.exhaust_open
-
-    @property
-    def heat_seconds(self) -> float:
-        """Seconds the heater supply has been on in this session."""
-        return self._heat_s

@@ -107,6 +107,7 @@ def test_a_bad_command_is_rejected_whole(changes: dict[str, object], field: str)
     with pytest.raises(CommandRejectedError) as err:
         rig.send(Action.START, **changes)
     assert err.value.code == "invalid"
+    assert err.value.field == field
     assert field in err.value.message
     assert rig.status is Status.IDLE and rig.massager.settings == before
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import aiomqtt
 import pytest
 
-from bridge.broker import Mosquitto
+from bridge.broker import Mosquitto, free_port, port_open
 from bridge.cli import main
 
 DEVICE = "clidev"
@@ -52,10 +52,12 @@ def retained(port: int, topic: str, wait: float = 1.0, **auth: str) -> dict[str,
 def wait_online(port: int, **auth: str) -> None:
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
-        if (
-            retained(port, f"{BASE}/availability", 0.3, **auth).get(f"{BASE}/availability")
-            == b"online"
-        ):
+        try:
+            seen = retained(port, f"{BASE}/availability", 0.3, **auth)
+        except aiomqtt.MqttError:  # the broker may not listen yet
+            time.sleep(0.1)
+            continue
+        if seen.get(f"{BASE}/availability") == b"online":
             return
     raise AssertionError("the agent never came online")
 
@@ -126,6 +128,42 @@ def test_ctl_without_an_agent_times_out(
         if key.startswith("LEGWAVE_"):
             monkeypatch.setenv(key, value)
     assert main(["ctl", "stop", "--timeout", "0.5"]) == 3
+
+
+def run_until_online(env: dict[str, str], port: int, log_path: Path) -> str:
+    """Start `legwave run`, wait for `online` on `port`, stop it; return its log."""
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "bridge.cli", "run"], env=env, stderr=log)
+        try:
+            wait_online(port)
+        finally:
+            proc.terminate()
+            assert proc.wait(timeout=10) == 0
+    return log_path.read_text()
+
+
+def test_with_no_broker_configured_run_starts_its_own(tmp_path: Path) -> None:
+    port = free_port()
+    env = {
+        **os.environ,
+        "LEGWAVE_DEVICE_ID": DEVICE,
+        "LEGWAVE_STATE_DIR": str(tmp_path / "state"),
+        "LEGWAVE_MQTT__PORT": str(port),
+    }
+    env.pop("LEGWAVE_MQTT__HOST", None)
+    log = run_until_online(env, port, tmp_path / "agent.log")
+    assert f"started an embedded mosquitto on 127.0.0.1:{port}" in log
+    assert not port_open(port)  # and it stops with the agent
+
+
+def test_with_no_broker_configured_run_uses_one_already_listening(
+    broker: Mosquitto, tmp_path: Path
+) -> None:
+    env = env_for(broker, tmp_path)
+    env.pop("LEGWAVE_MQTT__HOST")
+    log = run_until_online(env, broker.port, tmp_path / "agent.log")
+    assert f"using the one on 127.0.0.1:{broker.port}" in log
+    assert port_open(broker.port)  # someone else's broker keeps running
 
 
 def test_username_and_password(tmp_path: Path) -> None:
