@@ -200,7 +200,12 @@ class Agent:
                     state=self.state(now),
                 )
             else:
-                log.info("command %s: %s", dict(parsed.command.changes) or "", outcome.message)
+                cmd = parsed.command
+                action = cmd.action.value if cmd.action else ""
+                changes = str(dict(cmd.changes)) if cmd.changes else ""
+                log.info(
+                    "command %s: %s", " ".join(filter(None, (action, changes))), outcome.message
+                )
                 self.after_tick(now)  # publish the change without waiting for the next tick
                 body = response_payload(
                     ok=True, transaction=parsed.transaction, state=self.state(now)

@@ -147,6 +147,7 @@ def entity_table(zones: list[str]) -> list[Entity]:
             {
                 "device_class": "duration",
                 "unit_of_measurement": "s",
+                "suggested_display_precision": 0,
                 "value_template": "{{ value_json.remaining_s }}",
             },
         ),
@@ -176,6 +177,7 @@ def entity_table(zones: list[str]) -> list[Entity]:
                 {
                     "device_class": "pressure",
                     "unit_of_measurement": "mmHg",
+                    "suggested_display_precision": 1,
                     "state_class": "measurement",
                     "entity_category": "diagnostic",
                     "enabled_by_default": False,
@@ -191,6 +193,7 @@ def entity_table(zones: list[str]) -> list[Entity]:
             {
                 "device_class": "temperature",
                 "unit_of_measurement": "°C",
+                "suggested_display_precision": 1,
                 "state_class": "measurement",
                 "value_template": "{{ value_json.heater_c }}",
             },

@@ -54,3 +54,14 @@ def test_readme_example_runs(
     for i, arg in enumerate(args):
         if arg == "--plot":
             assert Path(args[i + 1]).stat().st_size > 10_000
+
+
+DOCS = [README, *sorted((README.parent / "docs").glob("*.md"))]
+
+
+@pytest.mark.parametrize("doc", DOCS, ids=lambda p: p.name)
+def test_relative_links_and_images_exist(doc: Path) -> None:
+    targets = re.findall(r"\]\(([^)\s]+)\)", doc.read_text())
+    local = [t.split("#")[0] for t in targets if "://" not in t and not t.startswith("#")]
+    missing = [t for t in local if t and not (doc.parent / t).exists()]
+    assert not missing, f"{doc.name} links to missing files: {missing}"

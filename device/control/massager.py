@@ -116,6 +116,11 @@ class Event:
     data: Mapping[str, Any] = field(default_factory=dict)
 
 
+def _tenth(value: float) -> float:
+    """Round to 0.1 for display; a reading of -0.04 shows as 0.0, not -0.0."""
+    return round(value, 1) + 0.0
+
+
 def _describe(error: ValidationError) -> str:
     parts = []
     for e in error.errors():
@@ -483,12 +488,12 @@ class Massager:
             "progress": round(100.0 * elapsed / total) if active else 0,
             "ends_at": ends_at,
             "session_id": self.session.id if active and self.session else None,
-            "pressure_mmhg": {z: round(p, 1) for z, p in zip(zones, self.pressures, strict=True)},
+            "pressure_mmhg": {z: _tenth(p) for z, p in zip(zones, self.pressures, strict=True)},
             "target_mmhg": {
-                z: None if t is None else round(t, 1)
+                z: None if t is None else _tenth(t)
                 for z, t in zip(zones, self.targets, strict=True)
             },
-            "heater_c": max(self.temperatures, default=None),
+            "heater_c": _tenth(max(self.temperatures)) if self.temperatures else None,
             "fault": self.fault.value if self.fault else None,
             "fault_message": self.fault_message or None,
             "sessions_completed": self.sessions_completed,

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import math
+
 import pytest
 
 from device.control.massager import Action, CommandRejectedError, Status
@@ -232,3 +235,25 @@ def test_snapshot_has_the_state_fields() -> None:
     assert snap["remaining_s"] + snap["elapsed_s"] == pytest.approx(300, abs=1)
     assert set(snap["pressure_mmhg"]) == {"foot", "ankle", "calf", "upper_calf"}
     assert str(snap["ends_at"]).endswith("+00:00")
+
+
+def test_snapshot_readings_are_tenths_and_never_negative_zero() -> None:
+    rig = Rig(SHORT)
+    seen: list[float] = []
+    for _ in range(3):  # idle (sensor noise around zero), running, venting, idle again
+        for _ in range(40):
+            snap = rig.massager.snapshot(rig.now)
+            seen += [*snap["pressure_mmhg"].values(), snap["heater_c"]]
+            seen += [t for t in snap["target_mmhg"].values() if t is not None]
+            rig.run(0.25)
+        if rig.status is Status.IDLE:
+            rig.start()
+        else:
+            rig.send(Action.STOP)
+    assert any(v > 1.0 for v in seen), "the session did squeeze"
+    assert any(v == 0.0 for v in seen), "idle readings round to zero"
+    for v in seen:
+        assert isinstance(v, float)
+        assert round(v, 1) == v, v
+        assert math.copysign(1.0, v) == 1.0 or v < 0, "negative zero"
+        assert json.dumps(v) != "-0.0"

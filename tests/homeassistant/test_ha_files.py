@@ -94,6 +94,7 @@ def test_bedtime_blueprint_has_sections_and_the_session_inputs() -> None:
         "when_section",
         "who_section",
         "session_section",
+        "end_section",
     }
     inputs = declared_inputs(meta)
     assert inputs["preset"]["selector"]["select"]["options"][0] == "bedtime"
@@ -103,6 +104,23 @@ def test_bedtime_blueprint_has_sections_and_the_session_inputs() -> None:
         "max": 60,
         "unit_of_measurement": "min",
     }
+
+
+def test_bedtime_blueprint_starts_through_the_script_in_one_call() -> None:
+    data = load(HA / "blueprints" / "bedtime_leg_massage.yaml")
+    package = yaml.safe_load((HA / "packages" / "legwave.yaml").read_text())
+    inputs = declared_inputs(data["blueprint"])
+    assert inputs["start_script"]["default"] == "script." + next(
+        name for name in package["script"] if name.endswith("_start")
+    )
+    calls = [a for a in data["actions"] if "action" in a]
+    assert calls[0]["action"] == "script.turn_on"
+    assert calls[0]["target"]["entity_id"] == Input("start_script")
+    session = {"preset", "duration", "intensity"}
+    assert set(calls[0]["data"]["variables"]) == session
+    assert set(calls[0]["data"]["variables"]) <= set(package["script"]["legwave_start"]["fields"])
+    # no piecemeal settings before the start: the device gets the whole session at once
+    assert not any(str(a["action"]).startswith(("select.", "number.")) for a in calls)
 
 
 def test_the_start_script_matches_the_device() -> None:
@@ -146,7 +164,7 @@ def _entities(node: Any) -> set[str]:
     if (
         isinstance(node, str)
         and "." in node
-        and node.split(".")[0] in {"event", "sensor", "switch"}
+        and node.split(".")[0] in {"event", "sensor", "binary_sensor", "switch", "select", "number"}
     ):
         return {node}
     return set()
@@ -165,3 +183,7 @@ def test_the_dashboard_uses_core_cards_and_real_entities() -> None:
     used = _entities(views[0]["cards"])
     assert used, "the dashboard shows entities"
     assert used <= known, used - known
+    shown = {"switch.leg_massager", "sensor.leg_massager_progress", "sensor.leg_massager_heater"}
+    shown |= {f"sensor.leg_massager_pressure_{z}" for z in ("foot", "ankle", "calf", "upper_calf")}
+    assert shown <= used, f"main controls, progress, zone pressures, heater: missing {shown - used}"
+    assert "history-graph" in card_types

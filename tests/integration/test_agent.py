@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from pathlib import Path
 
 import aiomqtt
+import pytest
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
@@ -43,8 +45,10 @@ def test_connect_announces_discovery_then_online_then_state(
 
 
 def test_start_gets_ok_then_fit_check_then_running_and_stop_vents(
-    broker: Mosquitto, tmp_path: Path
+    broker: Mosquitto, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO, logger="bridge.agent")
+
     async def scenario() -> None:
         async with (
             observer(broker.port, f"{BASE}/#") as obs,
@@ -73,6 +77,9 @@ def test_start_gets_ok_then_fit_check_then_running_and_stop_vents(
             assert not any(r for t, _, r in obs.seen if t == f"{BASE}/event")  # never retained
 
     asyncio.run(scenario())
+    said = [r.getMessage() for r in caplog.records if r.name == "bridge.agent"]
+    assert "command start {'preset': 'first_use'}: session started" in said
+    assert "command stop: session stopped" in said
 
 
 BAD = [
