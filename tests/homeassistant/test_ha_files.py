@@ -187,3 +187,16 @@ def test_the_dashboard_uses_core_cards_and_real_entities() -> None:
     shown |= {f"sensor.leg_massager_pressure_{z}" for z in ("foot", "ankle", "calf", "upper_calf")}
     assert shown <= used, f"main controls, progress, zone pressures, heater: missing {shown - used}"
     assert "history-graph" in card_types
+
+
+def test_the_dashboard_starts_presets_through_the_start_script() -> None:
+    dashboard = yaml.safe_load((HA / "dashboards" / "legwave.yaml").read_text())
+    package = yaml.safe_load((HA / "packages" / "legwave.yaml").read_text())
+    taps = [c["tap_action"] for c in _cards(dashboard["views"][0]["cards"]) if "tap_action" in c]
+    starts = [t for t in taps if t.get("action") == "perform-action"]
+    assert starts, "quick-start buttons"
+    fields = package["script"]["legwave_start"]["fields"]
+    for tap in starts:
+        assert tap["perform_action"] == "script.legwave_start"
+        assert set(tap["data"]) <= set(fields)
+        assert tap["data"]["preset"] in PRESETS
