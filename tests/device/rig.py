@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from device.backends.sim import FaultInjection, SimConfig, SimulatedMassager
 from device.control.massager import Action, Command, Massager, Outcome, Status
-from device.hal import Orders
+from device.hal import Hardware, Orders
 from device.runner import Runner, VirtualClock
 from device.settings import DeviceSettings, SessionSettings
 
@@ -41,9 +41,19 @@ class Rig:
             wall=lambda t: EPOCH + timedelta(seconds=t),
             new_id=lambda: f"s{next(ids)}",
         )
-        self.runner = Runner(massager=self.massager, hardware=self.sim.hardware, clock=self.clock)
+        self.runner = Runner(massager=self.massager, hardware=self.hardware(), clock=self.clock)
         self.events: list[str] = []
         self.tick()
+
+    def hardware(self) -> Hardware:
+        """What the runner drives: the simulator's parts (a subclass puts a backend between)."""
+        return self.sim.hardware
+
+    def before_tick(self) -> None:
+        """Called at each tick's time, before the control step."""
+
+    def after_tick(self) -> None:
+        """Called after the control step applied its orders."""
 
     @property
     def now(self) -> float:
@@ -65,7 +75,9 @@ class Rig:
 
     def tick(self) -> Orders:
         self.clock.t += self.runner.period
+        self.before_tick()
         orders = self.runner.tick(self.clock.t)
+        self.after_tick()
         self.events += [
             e.event_type if e.event_type != "fault_raised" else f"fault:{e.data['code']}"
             for e in self.massager.drain_events()
