@@ -61,6 +61,18 @@ def backoff_delay(attempt: int, *, cap: float, rng: random.Random) -> float:
     return max(0.1, rng.uniform(0.0, min(cap, 0.5 * 2.0**attempt)))
 
 
+def tls_parameters(mq: MqttSettings) -> aiomqtt.TLSParameters | None:
+    """The client's TLS settings, None without TLS; the server certificate is always checked."""
+    if mq.tls is None:
+        return None
+    return aiomqtt.TLSParameters(
+        ca_certs=str(mq.tls.ca_file) if mq.tls.ca_file else None,
+        certfile=str(mq.tls.cert_file) if mq.tls.cert_file else None,
+        keyfile=str(mq.tls.key_file) if mq.tls.key_file else None,
+        cert_reqs=ssl.CERT_REQUIRED,
+    )
+
+
 class Agent:
     """Publishes the device, accepts commands, announces to Home Assistant.
 
@@ -215,14 +227,7 @@ class Agent:
     # -- the network side -------------------------------------------------------------------
     def _client(self) -> aiomqtt.Client:
         mq: MqttSettings = self.settings.mqtt
-        tls = None
-        if mq.tls is not None:
-            tls = aiomqtt.TLSParameters(
-                ca_certs=str(mq.tls.ca_file) if mq.tls.ca_file else None,
-                certfile=str(mq.tls.cert_file) if mq.tls.cert_file else None,
-                keyfile=str(mq.tls.key_file) if mq.tls.key_file else None,
-                cert_reqs=ssl.CERT_REQUIRED,
-            )
+        tls = tls_parameters(mq)
         v5 = mq.protocol == "5"
         username, password = mq.credentials()
         return aiomqtt.Client(

@@ -14,6 +14,7 @@ from pydantic import ValidationError
 
 from bridge.config import ConfigError, load_settings
 from device import __version__
+from device.backends import BACKENDS
 from device.backends.sim import FaultInjection, FaultSpecError
 from device.control.massager import Action
 from device.settings import PRESETS, DeviceSettings, Heat, Mode, SessionSettings, Vibration
@@ -39,7 +40,17 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    sub.add_parser("run", help="run the device (simulator) and its MQTT agent")
+    run = sub.add_parser("run", help="run the device and its MQTT agent")
+    run.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        help="sim (default), or on a Raspberry Pi gpiozero (any Pi) or rpigpio; "
+        "overrides the configuration's backend",
+    )
+    doctor = sub.add_parser(
+        "doctor", help="check a Raspberry Pi install: libraries, pins, sensors, broker"
+    )
+    doctor.add_argument("--backend", choices=BACKENDS[1:], help="default: the configured one")
     ctl = sub.add_parser("ctl", help="send a command to a running agent and print the response")
     ctl.add_argument("action", choices=[*(a.value for a in Action), "set"])
     _setting_options(ctl)
@@ -102,8 +113,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _simulate(args)
     if args.command == "config":
         return _config_check(args)
+    overrides = {"backend": args.backend} if getattr(args, "backend", None) else {}
     try:
-        settings = load_settings(args.config)
+        settings = load_settings(args.config, **overrides)
     except ConfigError as exc:
         return _fail("the configuration has problems:\n  " + "\n  ".join(exc.problems))
     from bridge import commands
@@ -122,6 +134,10 @@ def _config_check(args: argparse.Namespace) -> int:
     where = args.config or "defaults and environment"
     broker = settings.mqtt.host or "embedded broker on 127.0.0.1"
     print(f"configuration OK ({where}): broker {broker}:{settings.mqtt.port}")
+    print(f"backend {settings.backend}, {len(settings.device.zones)} zones")
+    if settings.backend != "sim":
+        for where_set, pin in sorted(settings.pi.lines(), key=lambda item: item[1]):
+            print(f"  GPIO{pin:<3} {where_set}")
     return 0
 
 

@@ -19,6 +19,7 @@ from bridge.codec import STALE_AFTER_S, Topics
 from bridge.config import resolve_device_id
 from bridge.discovery import DeviceInfo, component_payloads, device_payload
 from device import __version__
+from device.backends.pi.board import HardwareUnavailableError
 
 if TYPE_CHECKING:
     import argparse
@@ -34,10 +35,14 @@ def dispatch(args: argparse.Namespace, settings: AgentSettings) -> int:
 
             try:
                 asyncio.run(serve(settings))
-            except BrokerUnavailableError as exc:
+            except (BrokerUnavailableError, HardwareUnavailableError) as exc:
                 print(f"legwave: error: {exc}", file=sys.stderr)
                 return 2
             return 0
+        case "doctor":
+            from bridge.doctor import run_checks
+
+            return run_checks(settings, backend=args.backend)
         case "discovery":
             info = device_info(settings)
             style = args.style or settings.homeassistant.discovery

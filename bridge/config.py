@@ -9,17 +9,28 @@ from __future__ import annotations
 
 import contextvars
 import os
+import re
 import secrets
 import tempfile
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from bridge.codec import DEVICE_ID
+from device.backends import BackendName
+from device.backends.pi.config import PiConfig
 from device.settings import DeviceSettings
 
 _yaml_path: contextvars.ContextVar[Path | None] = contextvars.ContextVar("yaml_path", default=None)
@@ -91,12 +102,23 @@ class AgentSettings(BaseSettings):
     device_id: str | None = None
     base_topic: str | None = None
     state_dir: Path = Field(default_factory=default_state_dir)
-    backend: Literal["sim"] = "sim"
+    backend: BackendName = Field(
+        "sim", description="sim, or on a Raspberry Pi gpiozero (every Pi) or rpigpio"
+    )
     telemetry_hz: float = Field(2.0, ge=0, le=5)
     state_interval_s: float = Field(5.0, ge=1, le=600)  # while a session runs (SPEC §3)
     mqtt: MqttSettings = MqttSettings()
     homeassistant: HomeAssistantSettings = HomeAssistantSettings()
     device: DeviceSettings = DeviceSettings()
+    pi: PiConfig = Field(default_factory=PiConfig, description="the wiring, for a Pi backend")
+
+    @model_validator(mode="after")
+    def _wiring_fits_the_device(self) -> Self:
+        if self.backend != "sim":
+            problems = self.pi.check_device(self.device)
+            if problems:
+                raise ValueError("; ".join(f"pi.{p}" for p in problems))
+        return self
 
     @field_validator("device_id")
     @classmethod
@@ -167,13 +189,34 @@ def load_settings(path: Path | None = None, **overrides: Any) -> AgentSettings:
     try:
         return AgentSettings(**overrides)
     except ValidationError as exc:
-        problems = []
-        for e in exc.errors():
-            where = ".".join(str(x) for x in e["loc"]) or "(top level)"
-            problems.append(f"{where}: {e['msg']}")
+        problems = [problem for e in exc.errors() for problem in _describe(e)]
         raise ConfigError(problems) from None
     finally:
         _yaml_path.reset(token)
+
+
+_SUB_PATH = re.compile(r"[a-z_][a-z0-9_.]*")
+
+
+def _describe(error: Any) -> list[str]:
+    """``path: reason`` lines for one validation error.
+
+    A validator that finds several problems joins them with "; ", each naming its sub-path
+    ("pins.pump: GPIO0 is not usable"): they become one line each, under the error's path.
+    """
+    where = ".".join(str(x) for x in error["loc"])
+    message = str(error["msg"])
+    parts = [message]
+    if error["type"] == "value_error":
+        parts = message.removeprefix("Value error, ").split("; ")
+    lines = []
+    for part in parts:
+        head, sep, rest = part.partition(": ")
+        if sep and _SUB_PATH.fullmatch(head):
+            lines.append(f"{where}.{head}: {rest}" if where else f"{head}: {rest}")
+        else:
+            lines.append(f"{where or '(top level)'}: {part}")
+    return lines
 
 
 def write_atomic(path: Path, text: str) -> None:

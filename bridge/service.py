@@ -1,4 +1,4 @@
-"""`legwave run`: the device (simulator backend) and its agent in one process."""
+"""`legwave run`: the device (simulator or a Raspberry Pi) and its agent in one process."""
 
 from __future__ import annotations
 
@@ -15,21 +15,40 @@ import aiomqtt
 from bridge.agent import Agent
 from bridge.broker import BrokerUnavailableError, Mosquitto, port_open
 from bridge.config import resolve_device_id
-from device.backends.sim import SimulatedMassager
+from bridge.systemd import Notifier
+from device.backends import open_backend
+from device.backends.pi.board import HardwareUnavailableError
 from device.control.massager import Massager
 from device.runner import MonotonicClock, Runner
 
 if TYPE_CHECKING:
     from bridge.config import AgentSettings
+    from device.backends import Backend
 
 log = logging.getLogger(__name__)
 
 
-def build(settings: AgentSettings, *, host: str, port: int) -> Agent:
-    """The simulated device, its control loop and its agent, wired together."""
+def build(
+    settings: AgentSettings,
+    *,
+    host: str,
+    port: int,
+    backend: Backend | None = None,
+    notifier: Notifier | None = None,
+) -> Agent:
+    """The device, its control loop and its agent, wired together.
+
+    Args:
+        settings: the configuration.
+        host: broker host.
+        port: broker port.
+        backend: an opened backend (default: the simulator).
+        notifier: systemd's watchdog, fed from every control tick.
+    """
     clock = MonotonicClock()
     device = settings.device
-    sim = SimulatedMassager(zones=len(device.zones), heaters=device.heaters, clock=clock.now)
+    if backend is None:
+        backend = open_backend("sim", device=device, clock=clock.now)
     t0 = clock.now()
     wall0 = datetime.now(UTC)
     massager = Massager(
@@ -37,7 +56,7 @@ def build(settings: AgentSettings, *, host: str, port: int) -> Agent:
         wall=lambda t: wall0 + timedelta(seconds=t - t0),
         new_id=lambda: str(uuid.uuid4()),
     )
-    runner = Runner(massager=massager, hardware=sim.hardware, clock=clock)
+    runner = Runner(massager=massager, hardware=backend.hardware, clock=clock)
     agent = Agent(
         settings=settings,
         runner=runner,
@@ -45,7 +64,16 @@ def build(settings: AgentSettings, *, host: str, port: int) -> Agent:
         host=host,
         port=port,
     )
-    runner.on_tick = agent.after_tick
+    if notifier is None or notifier.watchdog_interval_s is None:
+        runner.on_tick = agent.after_tick
+    else:
+        watchdog = notifier.watchdog
+
+        def on_tick(now: float) -> None:
+            agent.after_tick(now)
+            watchdog(now)  # from the tick itself: a wedged loop stops feeding it
+
+        runner.on_tick = on_tick
     return agent
 
 
@@ -68,19 +96,41 @@ async def serve(settings: AgentSettings, *, stop: asyncio.Event | None = None) -
     loop.set_exception_handler(_quiet_mqtt_teardown)
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    agent = build(settings, host=host, port=port)
-    info = agent.info
-    log.info("device %s on %s:%d, base topic %s", info.device_id, host, port, agent.topics.base)
+    notifier = Notifier()
+    backend: Backend | None = None
     try:
+        backend = open_backend(
+            settings.backend, device=settings.device, clock=MonotonicClock().now, pi=settings.pi
+        )
+        if settings.backend != "sim":
+            log.info(
+                "%s backend: zeroing the pressure sensors with the sleeves vented", settings.backend
+            )
+        await asyncio.to_thread(backend.start)
+        agent = build(settings, host=host, port=port, backend=backend, notifier=notifier)
+        info = agent.info
+        log.info(
+            "device %s (%s backend) on %s:%d, base topic %s",
+            info.device_id,
+            settings.backend,
+            host,
+            port,
+            agent.topics.base,
+        )
+        notifier.ready(f"device {info.device_id} on {host}:{port}")
         async with asyncio.TaskGroup() as tg:
             tg.create_task(agent.runner.run(stop=stop))
             tg.create_task(agent.run(stop))
     finally:
+        notifier.stopping()
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(ValueError, RuntimeError):
                 loop.remove_signal_handler(sig)
+        if backend is not None:
+            backend.close()  # every line to its safe state, then released
         if broker is not None:
             broker.stop()
+        notifier.close()
 
 
 def _quiet_mqtt_teardown(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
@@ -95,4 +145,4 @@ def _quiet_mqtt_teardown(loop: asyncio.AbstractEventLoop, context: dict[str, Any
     loop.default_exception_handler(context)
 
 
-__all__ = ["BrokerUnavailableError", "build", "serve"]
+__all__ = ["BrokerUnavailableError", "HardwareUnavailableError", "build", "serve"]

@@ -1,1 +1,63 @@
 """Backends implement the HAL; each is imported only when chosen, so any machine imports this."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Literal, Protocol
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from device.backends.pi.config import PiConfig
+    from device.hal import Hardware
+    from device.settings import DeviceSettings
+
+BackendName = Literal["sim", "gpiozero", "rpigpio"]
+BACKENDS: tuple[BackendName, ...] = ("sim", "gpiozero", "rpigpio")
+
+
+class Backend(Protocol):
+    """An opened appliance: its parts, and how to bring it up and put it away."""
+
+    hardware: Hardware
+
+    def start(self) -> None:
+        """Make the parts ready (e.g. zero the pressure sensors, start sampler threads)."""
+
+    def close(self) -> None:
+        """Every part to its safe state, then release what was claimed."""
+
+
+class _Simulated:
+    def __init__(self, *, device: DeviceSettings, clock: Callable[[], float]) -> None:
+        from device.backends.sim import SimulatedMassager
+
+        self.sim = SimulatedMassager(zones=len(device.zones), heaters=device.heaters, clock=clock)
+        self.hardware = self.sim.hardware
+
+    def start(self) -> None:
+        """Nothing to prepare: the simulator starts vented and at room temperature."""
+
+    def close(self) -> None:
+        """Safe state."""
+        self.hardware.safe_state()
+
+
+def open_backend(
+    name: BackendName,
+    *,
+    device: DeviceSettings,
+    clock: Callable[[], float],
+    pi: PiConfig | None = None,
+) -> Backend:
+    """Open the backend called `name`; a Pi backend imports its GPIO library now.
+
+    Raises:
+        device.backends.pi.board.HardwareUnavailableError: the backend cannot run here; the
+            message says what to install or change.
+    """
+    if name == "sim":
+        return _Simulated(device=device, clock=clock)
+    from device.backends.pi import PiConfig, PiHardware, open_gpio
+
+    gpio = open_gpio(name)
+    return PiHardware(config=pi or PiConfig(), device=device, gpio=gpio, clock=clock)

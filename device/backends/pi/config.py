@@ -282,7 +282,7 @@ class PiConfig(BaseModel):
         if rate < needed:
             problems.append(
                 f"pressure: about {rate:.0f} readings/s per zone, but at control_hz "
-                f"{device.control_hz:g} the supervisor needs {needed:.0f}/s; lower "
+                f"{device.control_hz:g} the supervisor needs {needed:.0f}/s: lower "
                 "device.control_hz or raise the sensor rate"
             )
         return problems
@@ -304,8 +304,8 @@ def pin_problems(config: PiConfig) -> list[str]:
     for where, pin in config.lines():
         if pin not in HEADER_GPIOS:
             problems.append(
-                f"{where}: GPIO{pin} is not usable (GPIO 0 and 1 are the HAT EEPROM's; "
-                "use GPIO 2-27)"
+                f"{where}: GPIO{pin} is not usable, GPIO 0 and 1 are the HAT EEPROM's "
+                "(use GPIO 2-27)"
             )
         elif pin in reserved:
             problems.append(f"{where}: GPIO{pin} is {reserved[pin]}, in use by the ADS1115")
