@@ -18,7 +18,9 @@ if TYPE_CHECKING:
     from device.settings import DeviceSettings
 
 HEADER_GPIOS = range(2, 28)
-"""BCM lines on the 40-pin header that may drive a part (0 and 1 belong to the HAT EEPROM)."""
+"""BCM lines on the 40-pin header that may be used (0 and 1 belong to the HAT EEPROM)."""
+PULLED_UP_AT_BOOT = range(9)
+"""GPIO 0-8 are pulled up from power-on until legwave claims them: no actuator there."""
 I2C1_PINS = {2: "I2C1 SDA", 3: "I2C1 SCL"}
 ADS1115_ADDRESSES = (0x48, 0x49, 0x4A, 0x4B)
 ADS1115_FULL_SCALE_V = (6.144, 4.096, 2.048, 1.024, 0.512, 0.256)
@@ -41,7 +43,7 @@ class OutputPins(BaseModel):
     vibration: Bcm = 13
     heater_supply: Bcm = 26
     heaters: list[Bcm] = Field(default_factory=lambda: [20, 21], max_length=2)
-    inlets: list[Bcm] = Field(default_factory=lambda: [5, 6, 12, 16], min_length=1, max_length=8)
+    inlets: list[Bcm] = Field(default_factory=lambda: [12, 16, 19, 24], min_length=1, max_length=8)
     exhausts: list[Bcm] = Field(
         default_factory=lambda: [17, 27, 22, 23], min_length=1, max_length=8
     )
@@ -130,8 +132,8 @@ class Hx710bPressure(BaseModel):
     model_config = _frozen()
 
     kind: Literal["hx710b"] = "hx710b"
-    sck: Bcm = 24
-    dout: list[Bcm] = Field(default_factory=lambda: [25, 9, 10, 11], min_length=1, max_length=8)
+    sck: Bcm = 5
+    dout: list[Bcm] = Field(default_factory=lambda: [6, 25, 9, 10], min_length=1, max_length=8)
     rate_sps: Literal[10, 40] = 40
     counts_per_mmhg: float = Field(
         description="from a two-point calibration against a reference gauge (docs/hardware.md)"
@@ -300,8 +302,14 @@ def pin_problems(config: PiConfig) -> list[str]:
     """Every pin conflict in `config`, each naming the configuration paths involved."""
     problems: list[str] = []
     reserved = config.reserved()
+    actuators = {where for where, _ in config.pins.named()}
     seen: dict[int, str] = {}
     for where, pin in config.lines():
+        if where in actuators and pin in PULLED_UP_AT_BOOT and pin in HEADER_GPIOS:
+            problems.append(
+                f"{where}: GPIO{pin} is pulled up from power-on until legwave starts, which "
+                "could half-switch its driver: use GPIO 9-27 for parts"
+            )
         if pin not in HEADER_GPIOS:
             problems.append(
                 f"{where}: GPIO{pin} is not usable, GPIO 0 and 1 are the HAT EEPROM's "

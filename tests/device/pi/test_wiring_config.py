@@ -35,7 +35,7 @@ def test_config_check_lists_every_pin_conflict_with_its_path(
         "    pump: 18\n"
         "    vibration: 18\n"  # twice
         "    heater_supply: 1\n"  # the HAT EEPROM's line
-        "    inlets: [5, 6, 3, 16]\n"  # I2C SCL while the ADS1115 uses it
+        "    inlets: [12, 16, 3, 24]\n"  # I2C SCL while the ADS1115 uses it
         "    exhausts: [17, 27, 22, 30]\n",  # not a GPIO on the header
     )
     assert main(["--config", str(path), "config", "check"]) == 1
@@ -44,10 +44,11 @@ def test_config_check_lists_every_pin_conflict_with_its_path(
     path.write_text(path.read_text().replace("30]", "23]"))
     assert main(["--config", str(path), "config", "check"]) == 1
     err = capsys.readouterr().err
-    assert "3 problem(s)" in err
+    assert "4 problem(s)" in err
     assert "pi.pins.vibration: GPIO18 is already used by pins.pump" in err
     assert "pi.pins.heater_supply: GPIO1 is not usable, GPIO 0 and 1 are the HAT EEPROM's" in err
     assert "pi.pins.inlets.2: GPIO3 is I2C1 SCL, in use by the ADS1115" in err
+    assert "pi.pins.inlets.2: GPIO3 is pulled up from power-on until legwave starts" in err
 
 
 def test_sensor_lines_count_too(tmp_path: Path) -> None:
@@ -101,5 +102,5 @@ def test_config_check_prints_the_pin_map_of_a_pi_backend(
     assert main(["--config", str(write(tmp_path, "backend: gpiozero\n")), "config", "check"]) == 0
     out = capsys.readouterr().out
     assert "backend gpiozero, 4 zones" in out
-    assert "GPIO5   pins.inlets.0" in out
+    assert "GPIO12  pins.inlets.0" in out
     assert "GPIO18  pins.pump" in out

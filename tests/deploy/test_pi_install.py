@@ -1,0 +1,170 @@
+"""deploy/legwave.service and deploy/install.sh: the unit systemd reads, the install it stages."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+UNIT = ROOT / "deploy" / "legwave.service"
+
+
+def unit_entries(text: str) -> dict[str, dict[str, list[str]]]:
+    """Sections → key → values (systemd allows a key more than once)."""
+    sections: dict[str, dict[str, list[str]]] = {}
+    current: dict[str, list[str]] = {}
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("["):
+            current = sections.setdefault(line.strip("[]"), {})
+            continue
+        key, _, value = line.partition("=")
+        current.setdefault(key, []).append(value)
+    return sections
+
+
+def test_the_unit_is_a_notify_service_with_a_watchdog_and_restarts() -> None:
+    service = unit_entries(UNIT.read_text())["Service"]
+    assert service["Type"] == ["notify"]
+    assert service["NotifyAccess"] == ["main"]
+    assert service["WatchdogSec"] == ["5s"]
+    assert service["Restart"] == ["on-failure"]
+    assert service["ExecStart"] == [
+        "/opt/legwave/venv/bin/legwave --config /etc/legwave/config.yaml run"
+    ]
+    assert service["User"] == ["legwave"]
+    assert service["SupplementaryGroups"] == ["gpio i2c"]
+    assert service["StateDirectory"] == ["legwave"]
+
+
+def test_the_unit_is_hardened_but_keeps_gpio_and_i2c() -> None:
+    service = unit_entries(UNIT.read_text())["Service"]
+    for key, value in {
+        "NoNewPrivileges": "yes",
+        "ProtectSystem": "strict",
+        "ProtectHome": "yes",
+        "PrivateTmp": "yes",
+        "CapabilityBoundingSet": "",
+        "DevicePolicy": "closed",
+        "RestrictAddressFamilies": "AF_UNIX AF_INET AF_INET6",  # AF_UNIX: the notify socket
+    }.items():
+        assert service[key] == [value], key
+    assert set(service["DeviceAllow"]) == {
+        "char-gpiochip rw",  # gpiozero/lgpio and rpi-lgpio
+        "/dev/gpiomem rw",  # RPi.GPIO on a Pi 4 and older
+        "char-i2c rw",  # the ADS1115s
+    }
+    assert "PrivateDevices" not in service  # it would hide /dev/gpiochip*
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="no systemd-analyze here")
+def test_systemd_accepts_every_line_of_the_unit(tmp_path: Path) -> None:
+    # the unit as installed, with the binary pointed at one that exists on this machine
+    unit = tmp_path / "legwave.service"
+    unit.write_text(UNIT.read_text().replace("/opt/legwave/venv/bin/legwave", sys.executable))
+    out = subprocess.run(
+        ["systemd-analyze", "verify", "--man=no", str(unit)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    problems = [
+        line
+        for line in (out.stdout + out.stderr).splitlines()
+        if str(unit) in line  # only lines about our file, not the host's own units
+    ]
+    assert problems == []
+    assert out.returncode == 0
+
+
+@pytest.fixture(scope="module")
+def staged(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """deploy/install.sh run once, staged into a folder (DESTDIR)."""
+    stage = tmp_path_factory.mktemp("stage")
+    out = subprocess.run(
+        ["bash", str(ROOT / "deploy" / "install.sh"), "--backend", "rpigpio"],
+        env={**os.environ, "DESTDIR": str(stage)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+    return stage, out.stdout
+
+
+def test_install_stages_the_venv_the_unit_and_a_private_config(staged: tuple[Path, str]) -> None:
+    stage, _ = staged
+    legwave = stage / "opt/legwave/venv/bin/legwave"
+    version = subprocess.run([legwave, "--version"], capture_output=True, text=True, check=True)
+    assert version.stdout.startswith("legwave ")
+    assert (stage / "etc/systemd/system/legwave.service").read_text() == UNIT.read_text()
+    config = stage / "etc/legwave/config.yaml"
+    assert config.stat().st_mode & 0o777 == 0o640  # it will hold the broker password
+    check = subprocess.run(
+        [legwave, "--config", config, "config", "check"], capture_output=True, text=True
+    )
+    assert check.returncode == 0, check.stderr
+    assert "backend rpigpio, 4 zones" in check.stdout
+    assert (stage / "opt/legwave/docs/hardware.md").exists()
+
+
+def test_install_says_what_it_would_change_on_the_system(staged: tuple[Path, str]) -> None:
+    _, log = staged
+    would = [line.split("would run: ", 1)[1] for line in log.splitlines() if "would run: " in line]
+    assert "apt-get install -y -qq python3-venv python3-lgpio i2c-tools mosquitto" in would
+    assert (
+        "useradd --system --home-dir /var/lib/legwave --no-create-home "
+        "--shell /usr/sbin/nologin --groups gpio,i2c legwave"
+    ) in would
+    assert would[-2:] == ["systemctl daemon-reload", "systemctl enable legwave.service"]
+
+
+def test_pi_libraries_stay_off_a_machine_that_is_not_a_pi(staged: tuple[Path, str]) -> None:
+    stage, _ = staged
+    if os.uname().machine in ("aarch64", "armv7l", "armv6l"):
+        pytest.skip("on a Pi they belong there")
+    python = stage / "opt/legwave/venv/bin/python"
+    # legwave's own dependencies resolve in the venv (its own, or the system's it can see)
+    subprocess.run([python, "-c", "import aiomqtt, pydantic, pydantic_settings, yaml"], check=True)
+    pip = subprocess.run(
+        [python, "-m", "pip", "list"], capture_output=True, text=True, check=True
+    ).stdout.lower()
+    assert "legwave" in pip
+    for pi_only in ("lgpio", "rpi-lgpio", "smbus2"):
+        assert pi_only not in pip.split()
+
+
+def test_a_second_run_keeps_the_users_config(staged: tuple[Path, str]) -> None:
+    stage, _ = staged
+    config = stage / "etc/legwave/config.yaml"
+    config.write_text(config.read_text() + "# my broker\n")
+    out = subprocess.run(
+        ["bash", str(ROOT / "deploy" / "install.sh")],
+        env={**os.environ, "DESTDIR": str(stage)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+    assert "keeping the existing /etc/legwave/config.yaml" in out.stdout
+    assert config.read_text().endswith("# my broker\n")
+
+
+def test_install_refuses_bad_options() -> None:
+    out = subprocess.run(
+        ["bash", str(ROOT / "deploy" / "install.sh"), "--backend", "arduino"],
+        env={**os.environ, "DESTDIR": "/nonexistent"},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert out.returncode == 1
+    assert "--backend must be gpiozero or rpigpio" in out.stderr
