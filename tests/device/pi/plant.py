@@ -73,9 +73,15 @@ class Hx710bChips:
         self._frame: list[int] = []
         self._pulse = 0
         self._sck = 0
+        self.frames = 0
+        self.out_of_step_every = 0  # every n-th frame leaves DOUT low after the data bits
+        self.dead = False  # never converts again: DOUT stays high
 
     def convert(self) -> None:
         """A conversion is ready: DOUT low."""
+        if self.dead:
+            return
+        self.frames += 1
         self._frame = [c & 0xFFFFFF for c in self.counts()]
         self._pulse = 0
         self.dout = [0] * len(self.dout)
@@ -93,6 +99,8 @@ class Hx710bChips:
         if self._pulse <= 24:
             shift = 24 - self._pulse
             self.dout = [value >> shift & 1 for value in self._frame]
+        elif self.out_of_step_every and self.frames % self.out_of_step_every == 0:
+            self.dout = [0] * len(self.dout)  # a glitch: the chip is out of step
         else:
             self.dout = [1] * len(self.dout)  # after the data bits the chip drives DOUT high
         if self._pulse >= self.pulses:

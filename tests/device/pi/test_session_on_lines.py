@@ -216,3 +216,44 @@ def test_a_session_on_hx710b_sensors(board: Board) -> None:
     rig.send(Action.STOP)
     assert rig.run_until(lambda: rig.status is Status.IDLE, timeout=15)
     assert lines(rig) == all_low(rig)
+
+
+def test_an_adc_that_stops_answering_trips_sensor_fault_within_the_stale_limit(
+    board: Board,
+) -> None:
+    rig = PiRig(board, SETTINGS)
+    rig.start()
+    assert rig.run_until(lambda: max(rig.pressures) > 20.0, timeout=60)
+    del rig.plant.bus.config[0x48]  # the pressure ADC drops off the bus: every read fails
+    rejected = rig.pi.pressure.rejected
+    ticks = 0
+    while "fault:sensor_fault" not in rig.events:
+        rig.tick()
+        ticks += 1
+        assert ticks <= 10, rig.events
+    assert ticks <= rig.device.limits.sensor_stale_ticks + 1  # samples stop ageing well: caught
+    assert rig.pi.pressure.rejected - rejected >= 4 * (ticks - 1)  # each zone, each poll
+    assert rig.status is Status.FAULT
+    safe = {k: v for k, v in lines(rig).items() if not k.startswith("inlet")}
+    assert safe == dict.fromkeys(safe, 0.0)  # vented, pump and heat off at once
+
+
+def test_occasional_rejected_frames_do_not_trip_but_a_dead_sensor_does(board: Board) -> None:
+    config = PiConfig(pressure=Hx710bPressure(counts_per_mmhg=4000.0), zero=FAST_ZERO)
+    rig = PiRig(board, SessionSettings(intensity=3, duration_min=5), config=config)
+    rig.start()
+    chips = rig.plant.hx710b
+    assert chips is not None
+    chips.out_of_step_every = 3  # a third of the frames are dropped by the driver
+    rejected = rig.pi.pressure.rejected
+    rig.run(20.0)
+    assert rig.pi.pressure.rejected - rejected >= 4 * 300  # ≈ 1/3 of 1000 frames × 4 chips
+    assert not any(e.startswith("fault:") for e in rig.events), rig.events
+    assert rig.status is Status.RUNNING
+    chips.dead = True  # unplugged: no conversion is ever ready again
+    ticks = 0
+    while "fault:sensor_fault" not in rig.events:
+        rig.tick()
+        ticks += 1
+        assert ticks <= 10, rig.events
+    assert rig.status is Status.FAULT
