@@ -10,7 +10,14 @@ from pathlib import Path
 import pytest
 from gpiozero.pins.mock import MockFactory, MockPWMPin
 
-from device.backends.pi import CalibrationError, HardwareUnavailableError, PiHardware, open_gpio
+from device.backends import open_backend
+from device.backends.pi import (
+    CalibrationError,
+    HardwareUnavailableError,
+    PiHardware,
+    open_gpio,
+    open_i2c,
+)
 from device.backends.pi.board import board_model, is_pi5_family
 from device.backends.pi.config import PiConfig
 from device.backends.pi.gpiozero_gpio import GpiozeroGpio
@@ -210,3 +217,18 @@ def test_a_sensor_that_never_answers_is_a_calibration_error(board: Board) -> Non
     with pytest.raises(CalibrationError, match="zone foot: no pressure reading"):
         hw.calibrate_zero(sleep=lambda s: None)
     hw.close()
+
+
+def test_without_smbus2_the_error_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "smbus2", None)
+    with pytest.raises(HardwareUnavailableError, match=r"smbus2 is not installed.*legwave\[pi\]"):
+        open_i2c(1)
+
+
+def test_the_simulator_is_a_backend_like_the_others() -> None:
+    backend = open_backend("sim", device=DeviceSettings(), clock=lambda: 0.0)
+    backend.start()
+    backend.hardware.pump.set_duty(1.0)
+    backend.close()
+    assert backend.hardware.read().pressure[0].value < 5.0
+    assert backend.sim.physics.pump_duty == 0.0  # type: ignore[attr-defined]  # closed = safe
