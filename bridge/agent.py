@@ -27,6 +27,7 @@ from paho.mqtt.properties import Properties
 from bridge.codec import CommandError, Topics, parse_command, response_payload, to_json
 from bridge.discovery import DeviceInfo, discovery_messages
 from bridge.outbox import Message, Outbox
+from bridge.store import Memory, Store
 from device import __version__
 from device.control.massager import ACTIVE, CommandRejectedError
 
@@ -73,6 +74,10 @@ def tls_parameters(mq: MqttSettings) -> aiomqtt.TLSParameters | None:
     )
 
 
+MEMORY_EVERY_S = 30.0
+"""How often a running session's progress is written (it is written at once on every change)."""
+
+
 class Agent:
     """Publishes the device, accepts commands, announces to Home Assistant.
 
@@ -82,6 +87,7 @@ class Agent:
         device_id: the resolved device id.
         host: broker host to use (the embedded broker's when `settings.mqtt.host` is unset).
         port: broker port.
+        store: where the device's memory is written (none: nothing is remembered).
     """
 
     def __init__(
@@ -92,8 +98,12 @@ class Agent:
         device_id: str,
         host: str,
         port: int,
+        store: Store | None = None,
     ) -> None:
         self.settings = settings
+        self.store = store
+        self._memory_key: tuple[Any, ...] | None = None
+        self._memory_at = -1e9
         self.runner = runner
         self.massager = runner.massager
         self.host = host
@@ -151,6 +161,34 @@ class Agent:
             self.outbox.put_latest(
                 Message(self.topics.telemetry, to_json(snap), qos=0, coalesce=True)
             )
+        self.remember(now)
+
+    def remember(self, now: float, *, force: bool = False) -> None:
+        """Hand the device's memory to the store when it changed (and every 30 s in a session)."""
+        if self.store is None:
+            return
+        m = self.massager
+        session = m.session
+        active = m.status in ACTIVE
+        key = (
+            m.settings,
+            session.id if session else None,
+            session.end_reason if session else None,
+            m.sessions_completed,
+            len(m.history),
+            active,
+        )
+        due = active and now - self._memory_at >= MEMORY_EVERY_S
+        if force or due or key != self._memory_key:
+            self._memory_key = key
+            self._memory_at = now
+            self.store.save_soon(Memory.of(m))
+
+    def close(self) -> None:
+        """Write the memory one last time and stop its writer."""
+        if self.store is not None:
+            self.remember(time.monotonic(), force=True)
+            self.store.close()
 
     def state(self, now: float) -> dict[str, Any]:
         """The full state snapshot (SPEC §3.2)."""

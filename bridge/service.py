@@ -15,6 +15,7 @@ import aiomqtt
 from bridge.agent import Agent
 from bridge.broker import BrokerUnavailableError, Mosquitto, port_open
 from bridge.config import resolve_device_id
+from bridge.store import Store, restore
 from bridge.systemd import Notifier
 from device.backends import open_backend
 from device.backends.pi.board import HardwareUnavailableError
@@ -56,6 +57,8 @@ def build(
         wall=lambda t: wall0 + timedelta(seconds=t - t0),
         new_id=lambda: str(uuid.uuid4()),
     )
+    store = Store(settings.state_dir)
+    restore(massager, store.load(), now=t0)
     runner = Runner(massager=massager, hardware=backend.hardware, clock=clock)
     agent = Agent(
         settings=settings,
@@ -63,6 +66,7 @@ def build(
         device_id=resolve_device_id(settings),
         host=host,
         port=port,
+        store=store,
     )
     if notifier is None or notifier.watchdog_interval_s is None:
         runner.on_tick = agent.after_tick
@@ -98,6 +102,7 @@ async def serve(settings: AgentSettings, *, stop: asyncio.Event | None = None) -
         loop.add_signal_handler(sig, stop.set)
     notifier = Notifier()
     backend: Backend | None = None
+    agent: Agent | None = None
     try:
         backend = open_backend(
             settings.backend, device=settings.device, clock=MonotonicClock().now, pi=settings.pi
@@ -123,6 +128,8 @@ async def serve(settings: AgentSettings, *, stop: asyncio.Event | None = None) -
             tg.create_task(agent.run(stop))
     finally:
         notifier.stopping()
+        if agent is not None:
+            agent.close()  # the memory, written one last time
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(ValueError, RuntimeError):
                 loop.remove_signal_handler(sig)

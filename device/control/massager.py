@@ -174,6 +174,48 @@ class Massager:
         self._cycles_before = 0
         self._pattern_mode: Mode | None = None
 
+    def restore(
+        self,
+        *,
+        settings: SessionSettings,
+        sessions_completed: int,
+        therapy_s_total: float,
+        history: list[SessionRecord],
+        interrupted: SessionRecord | None,
+        now: float,
+    ) -> None:
+        """Take back what the device remembered from before a restart.
+
+        Args:
+            settings: the last settings; ignored when they no longer fit this device.
+            sessions_completed: the counter.
+            therapy_s_total: running time of every past session.
+            history: past sessions, oldest first.
+            interrupted: the session that was running when the agent stopped; it is recorded
+                as ``interrupted`` and announced with a ``session_stopped`` event. Nothing is
+                resumed: no session starts without a command.
+            now: the current time.
+        """
+        try:
+            self.device.check_session(settings)
+            self.settings = settings
+        except ValueError:
+            pass  # e.g. a zone boost on a zone this device no longer has: keep the defaults
+        self.sessions_completed = sessions_completed
+        self.therapy_s_total = therapy_s_total
+        self.history = list(history)
+        if interrupted is not None:
+            interrupted.end_reason = "interrupted"
+            self.session = interrupted
+            self.history.append(interrupted)
+            self.therapy_s_total += interrupted.running_s
+            self._emit(
+                "session_stopped",
+                now,
+                end_reason="interrupted",
+                duration_s=round(interrupted.running_s, 1),
+            )
+
     # -- commands -------------------------------------------------------------------------
     def submit(self, command: Command, now: float) -> Outcome:
         """Apply `command` now, entirely or not at all.

@@ -52,6 +52,7 @@ async def running_agent(settings: AgentSettings) -> AsyncIterator[Agent]:
     finally:
         stop.set()
         await asyncio.wait_for(asyncio.gather(*tasks), timeout=10)
+        agent.close()
 
 
 class Observer:

@@ -1,0 +1,205 @@
+"""What survives a restart: last settings, counters, session history, the session in progress.
+
+One JSON file in the state directory, replaced atomically (temporary file, fsync, rename, fsync of
+the directory): a crash or a power cut leaves the old file or the new one, never a torn one.
+Writes happen in a thread of their own, newest first, so the control tick never waits for the
+SD card. A file that cannot be read anyway (edited by hand, a disk error) is moved aside and the
+device starts from defaults, saying so in the log: it never refuses to start over its memory.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from bridge.config import write_atomic
+from device.control.massager import SessionRecord
+from device.settings import SessionSettings
+
+if TYPE_CHECKING:
+    from device.control.massager import Massager
+
+log = logging.getLogger(__name__)
+
+FILENAME = "memory.json"
+HISTORY = 100
+
+
+class SessionEntry(BaseModel):
+    """One past (or the current) session."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    id: str
+    started_at: datetime
+    ended_at: datetime | None = None
+    end_reason: str | None = None
+    running_s: float = Field(0.0, ge=0)
+    cycles: int = Field(0, ge=0)
+    settings: SessionSettings = SessionSettings()
+
+    def record(self) -> SessionRecord:
+        """Back to the massager's session record."""
+        return SessionRecord(
+            id=self.id,
+            started_at=self.started_at,
+            settings=self.settings,
+            ended_at=self.ended_at,
+            end_reason=self.end_reason,
+            running_s=self.running_s,
+            cycles=self.cycles,
+        )
+
+    @classmethod
+    def of(cls, record: SessionRecord) -> SessionEntry:
+        """The entry for a massager's session record."""
+        return cls(
+            id=record.id,
+            started_at=record.started_at,
+            ended_at=record.ended_at,
+            end_reason=record.end_reason,
+            running_s=round(record.running_s, 1),
+            cycles=record.cycles,
+            settings=record.settings,
+        )
+
+
+class Memory(BaseModel):
+    """The device's memory as written to disk."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    version: Literal[1] = 1
+    saved_at: datetime | None = None
+    settings: SessionSettings = SessionSettings()
+    sessions_completed: int = Field(0, ge=0)
+    therapy_s_total: float = Field(0.0, ge=0)
+    active: SessionEntry | None = None
+    history: list[SessionEntry] = Field(default_factory=list)
+
+    @classmethod
+    def of(cls, massager: Massager) -> Memory:
+        """What `massager` should remember now."""
+        from device.control.massager import ACTIVE
+
+        session = massager.session
+        active = None
+        if session is not None and session.end_reason is None and massager.status in ACTIVE:
+            active = SessionEntry.of(session)
+        return cls(
+            saved_at=datetime.now(UTC),
+            settings=massager.settings,
+            sessions_completed=massager.sessions_completed,
+            therapy_s_total=round(massager.therapy_s_total, 1),
+            active=active,
+            history=[SessionEntry.of(r) for r in massager.history[-HISTORY:]],
+        )
+
+
+def restore(massager: Massager, memory: Memory, *, now: float) -> None:
+    """Give `massager` back what `memory` holds; a session it was running is interrupted."""
+    interrupted = None
+    if memory.active is not None:
+        interrupted = memory.active.record()
+        interrupted.ended_at = memory.saved_at or datetime.now(UTC)
+        log.warning(
+            "session %s was running when the agent stopped (%.0f s in): recorded as interrupted",
+            interrupted.id,
+            interrupted.running_s,
+        )
+    massager.restore(
+        settings=memory.settings,
+        sessions_completed=memory.sessions_completed,
+        therapy_s_total=memory.therapy_s_total,
+        history=[entry.record() for entry in memory.history],
+        interrupted=interrupted,
+        now=now,
+    )
+
+
+class Store:
+    """The memory file in `folder`, with a writer thread.
+
+    Args:
+        folder: the state directory.
+    """
+
+    def __init__(self, folder: Path) -> None:
+        self.path = folder / FILENAME
+        self.writes = 0
+        self.failures = 0
+        self._pending: Memory | None = None
+        self._lock = threading.Condition()
+        self._stop = False
+        self._thread: threading.Thread | None = None
+
+    def load(self) -> Memory:
+        """The memory on disk; defaults when there is none or it cannot be read."""
+        for stale in self.path.parent.glob(f".{FILENAME}.*"):  # a write that was cut off
+            stale.unlink(missing_ok=True)
+        try:
+            text = self.path.read_text()
+        except FileNotFoundError:
+            return Memory()
+        except OSError as exc:
+            log.error("cannot read %s (%s): starting from defaults", self.path, exc)
+            return Memory()
+        try:
+            return Memory.model_validate(json.loads(text))
+        except (ValueError, ValidationError) as exc:
+            aside = self.path.with_name(f"{FILENAME}.broken-{int(time.time())}")
+            self.path.replace(aside)
+            log.error(
+                "%s is not a legwave memory (%s); moved it to %s and started from defaults",
+                self.path,
+                str(exc).splitlines()[0],
+                aside.name,
+            )
+            return Memory()
+
+    def save(self, memory: Memory) -> None:
+        """Write `memory` now (atomically)."""
+        write_atomic(self.path, memory.model_dump_json(indent=1) + "\n")
+        self.writes += 1
+
+    def save_soon(self, memory: Memory) -> None:
+        """Hand `memory` to the writer thread; a newer one replaces one not yet written."""
+        with self._lock:
+            self._pending = memory
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._write_loop, name="legwave-memory", daemon=True
+                )
+                self._thread.start()
+            self._lock.notify()
+
+    def _write_loop(self) -> None:
+        while True:
+            with self._lock:
+                while self._pending is None and not self._stop:
+                    self._lock.wait()
+                memory, self._pending = self._pending, None
+                if memory is None:
+                    return
+            try:
+                self.save(memory)
+            except OSError as exc:
+                self.failures += 1
+                if self.failures == 1 or self.failures % 100 == 0:
+                    log.error("cannot write %s (%d failures): %s", self.path, self.failures, exc)
+
+    def close(self) -> None:
+        """Write what is pending, then stop the writer thread."""
+        with self._lock:
+            self._stop = True
+            self._lock.notify()
+        if self._thread is not None:
+            self._thread.join(10.0)
+            self._thread = None

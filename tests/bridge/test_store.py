@@ -1,0 +1,132 @@
+"""The device's memory: atomic writes, restore after a restart, and what a broken file does."""
+
+from __future__ import annotations
+
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from bridge.store import FILENAME, Memory, Store, restore
+from device.control.massager import Action, Status
+from device.settings import SessionSettings
+from tests.device.rig import Rig
+
+
+def test_a_roundtrip_keeps_everything(tmp_path: Path) -> None:
+    rig = Rig(SessionSettings(intensity=5, preset=None, heat="low"))
+    rig.start()
+    rig.run(30)
+    rig.send(Action.STOP)
+    rig.send(Action.START)
+    rig.run(10)
+    store = Store(tmp_path)
+    memory = Memory.of(rig.massager)
+    store.save(memory)
+    back = Store(tmp_path).load()
+    assert back == memory
+    assert back.settings.intensity == 5
+    assert [e.end_reason for e in back.history] == ["stopped"]
+    assert back.active is not None and back.active.id == rig.massager.session.id  # type: ignore[union-attr]
+
+
+def test_restore_records_the_running_session_as_interrupted(tmp_path: Path) -> None:
+    before = Rig(SessionSettings(intensity=4, duration_min=10))
+    before.start()
+    before.run(60)
+    memory = Memory.of(before.massager)
+    assert memory.active is not None
+
+    after = Rig()  # a fresh process: defaults
+    restore(after.massager, memory, now=after.now)
+    m = after.massager
+    assert m.settings.intensity == 4 and m.settings.duration_min == 10
+    assert m.status is Status.IDLE  # nothing starts by itself
+    last = m.history[-1]
+    assert (last.id, last.end_reason) == (memory.active.id, "interrupted")
+    assert last.running_s == pytest.approx(memory.active.running_s)
+    assert m.therapy_s_total == pytest.approx(memory.therapy_s_total + last.running_s)
+    events = m.drain_events()
+    assert [(e.event_type, e.data["end_reason"], e.session_id) for e in events] == [
+        ("session_stopped", "interrupted", memory.active.id)
+    ]
+    # and the next memory no longer has a session in progress
+    assert Memory.of(m).active is None
+
+
+def test_settings_that_no_longer_fit_the_device_fall_back(tmp_path: Path) -> None:
+    memory = Memory(settings=SessionSettings(zone_boost="thigh"), sessions_completed=3)
+    rig = Rig()
+    restore(rig.massager, memory, now=rig.now)
+    assert rig.massager.settings.zone_boost == "none"
+    assert rig.massager.sessions_completed == 3
+
+
+@pytest.mark.parametrize(
+    "text", ["", "{", "[]", '{"version": 2}', '{"sessions_completed": -1}', "\0\0\0"]
+)
+def test_a_broken_file_is_moved_aside_and_defaults_are_used(
+    tmp_path: Path, text: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    (tmp_path / FILENAME).write_text(text)
+    assert Store(tmp_path).load() == Memory()
+    aside = list(tmp_path.glob(f"{FILENAME}.broken-*"))
+    assert len(aside) == 1 and aside[0].read_text() == text  # kept for a person to look at
+    assert "started from defaults" in caplog.text
+
+
+def test_a_missing_file_is_a_first_start(tmp_path: Path) -> None:
+    assert Store(tmp_path / "new").load() == Memory()
+
+
+def test_the_writer_thread_writes_the_newest_and_flushes_on_close(tmp_path: Path) -> None:
+    store = Store(tmp_path)
+    for n in range(50):
+        store.save_soon(Memory(sessions_completed=n))
+    store.close()
+    assert Store(tmp_path).load().sessions_completed == 49
+    assert 1 <= store.writes <= 50
+
+
+WRITER = """
+import sys
+from pathlib import Path
+from bridge.store import Memory, SessionEntry, Store
+from datetime import datetime, UTC
+store = Store(Path(sys.argv[1]))
+history = [SessionEntry(id=f"s{i}", started_at=datetime.now(UTC)) for i in range(100)]
+n = int(sys.argv[2])
+print("ready", flush=True)
+while True:
+    n += 1
+    store.save(Memory(sessions_completed=n, history=history))
+"""
+
+
+def test_kill_9_during_writes_never_leaves_an_unreadable_memory(tmp_path: Path) -> None:
+    rng = random.Random(7)
+    last = 0
+    kills = 0
+    for _ in range(30):
+        proc = subprocess.Popen(
+            [sys.executable, "-c", WRITER, str(tmp_path), str(last)],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert proc.stdout is not None and proc.stdout.readline() == "ready\n"
+        time.sleep(rng.uniform(0.005, 0.05))  # somewhere inside a write, most of the time
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        proc.stdout.close()
+        kills += 1
+        memory = Store(tmp_path).load()  # never the defaults: the file is always whole
+        assert memory.sessions_completed >= last
+        assert len(memory.history) == 100
+        last = memory.sessions_completed
+        assert not list(tmp_path.glob(f"{FILENAME}.broken-*"))
+        assert not list(tmp_path.glob(f".{FILENAME}.*"))  # load() cleared cut-off temp files
+    assert kills == 30 and last > 30  # it really was writing between the kills
