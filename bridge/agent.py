@@ -176,7 +176,7 @@ class Agent:
             session.end_reason if session else None,
             m.sessions_completed,
             len(m.history),
-            active,
+            m.status,
         )
         due = active and now - self._memory_at >= MEMORY_EVERY_S
         if force or due or key != self._memory_key:

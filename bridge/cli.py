@@ -14,7 +14,7 @@ from pydantic import ValidationError
 
 from bridge.config import ConfigError, load_settings
 from device import __version__
-from device.backends import BACKENDS
+from device.backends import BACKENDS, PI_BACKENDS
 from device.backends.sim import FaultInjection, FaultSpecError
 from device.control.massager import Action
 from device.settings import PRESETS, DeviceSettings, Heat, Mode, SessionSettings, Vibration
@@ -50,7 +50,25 @@ def _parser() -> argparse.ArgumentParser:
     doctor = sub.add_parser(
         "doctor", help="check a Raspberry Pi install: libraries, pins, sensors, broker"
     )
-    doctor.add_argument("--backend", choices=BACKENDS[1:], help="default: the configured one")
+    doctor.add_argument("--backend", choices=PI_BACKENDS, help="default: the configured one")
+    plant = sub.add_parser(
+        "plant",
+        help="serve a simulated board on a Unix socket, for legwave run --backend plant",
+        description=(
+            "Run the simulator behind emulated GPIO lines and ADS1115 chips (the configured "
+            "wiring) until SIGTERM. A client's lines are released when its connection closes, "
+            "as a Pi's are when a process dies."
+        ),
+    )
+    plant.add_argument("--socket", type=Path, help="default: plant.sock in the state dir")
+    plant.add_argument(
+        "--fault",
+        action="append",
+        default=[],
+        metavar="NAME[:ZONE]@SECONDS",
+        help="inject a hardware fault, seconds after the start (repeatable)",
+    )
+    plant.add_argument("--seed", type=int, default=0, help="sensor-noise seed")
     ctl = sub.add_parser("ctl", help="send a command to a running agent and print the response")
     ctl.add_argument("action", choices=[*(a.value for a in Action), "set"])
     _setting_options(ctl)

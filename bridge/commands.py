@@ -39,6 +39,8 @@ def dispatch(args: argparse.Namespace, settings: AgentSettings) -> int:
                 print(f"legwave: error: {exc}", file=sys.stderr)
                 return 2
             return 0
+        case "plant":
+            return _plant(args, settings)
         case "doctor":
             from bridge.doctor import run_checks
 
@@ -175,3 +177,36 @@ async def _ctl(args: argparse.Namespace, settings: AgentSettings) -> int:
         print(f"legwave: error: cannot reach the broker at {host}:{port}: {exc}", file=sys.stderr)
         return 3
     return 3  # pragma: no cover - the message stream only ends with the connection
+
+
+def _plant(args: argparse.Namespace, settings: AgentSettings) -> int:
+    """`legwave plant`: serve the simulated board until SIGINT/SIGTERM."""
+    import signal
+
+    from device.backends.plant.server import PlantServer
+    from device.backends.sim import FaultInjection, FaultSpecError
+
+    try:
+        faults = [
+            FaultInjection.parse(spec, zones=settings.device.zones, default_at_s=0.0)
+            for spec in args.fault
+        ]
+    except FaultSpecError as exc:
+        print(f"legwave: error: {exc}", file=sys.stderr)
+        return 2
+    path = args.socket or settings.plant_path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    server = PlantServer(
+        socket_path=path, device=settings.device, config=settings.pi, faults=faults, seed=args.seed
+    )
+
+    async def serve() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await server.run(stop)
+
+    print(f"simulated board on {path}", file=sys.stderr, flush=True)
+    asyncio.run(serve())
+    return 0

@@ -111,6 +111,9 @@ class AgentSettings(BaseSettings):
     homeassistant: HomeAssistantSettings = HomeAssistantSettings()
     device: DeviceSettings = DeviceSettings()
     pi: PiConfig = Field(default_factory=PiConfig, description="the wiring, for a Pi backend")
+    plant_socket: Path | None = Field(
+        None, description="a legwave plant's socket (backend plant); default: in state_dir"
+    )
 
     @model_validator(mode="after")
     def _wiring_fits_the_device(self) -> Self:
@@ -131,6 +134,11 @@ class AgentSettings(BaseSettings):
     @classmethod
     def _expand_home(cls, value: Path) -> Path:
         return value.expanduser()
+
+    @property
+    def plant_path(self) -> Path:
+        """Where `legwave plant` listens and the plant backend connects."""
+        return self.plant_socket or self.state_dir / "plant.sock"
 
     @field_validator("base_topic")
     @classmethod

@@ -105,7 +105,11 @@ async def serve(settings: AgentSettings, *, stop: asyncio.Event | None = None) -
     agent: Agent | None = None
     try:
         backend = open_backend(
-            settings.backend, device=settings.device, clock=MonotonicClock().now, pi=settings.pi
+            settings.backend,
+            device=settings.device,
+            clock=MonotonicClock().now,
+            pi=settings.pi,
+            plant_socket=settings.plant_path,
         )
         if settings.backend != "sim":
             log.info(

@@ -6,13 +6,15 @@ from typing import TYPE_CHECKING, Literal, Protocol
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from pathlib import Path
 
     from device.backends.pi.config import PiConfig
     from device.hal import Hardware
     from device.settings import DeviceSettings
 
-BackendName = Literal["sim", "gpiozero", "rpigpio"]
-BACKENDS: tuple[BackendName, ...] = ("sim", "gpiozero", "rpigpio")
+BackendName = Literal["sim", "gpiozero", "rpigpio", "plant"]
+BACKENDS: tuple[BackendName, ...] = ("sim", "gpiozero", "rpigpio", "plant")
+PI_BACKENDS: tuple[BackendName, ...] = ("gpiozero", "rpigpio")
 
 
 class Backend(Protocol):
@@ -48,8 +50,12 @@ def open_backend(
     device: DeviceSettings,
     clock: Callable[[], float],
     pi: PiConfig | None = None,
+    plant_socket: Path | None = None,
 ) -> Backend:
     """Open the backend called `name`; a Pi backend imports its GPIO library now.
+
+    ``plant`` drives a simulated board in another process (`legwave plant`) through the Pi
+    backends' parts and drivers, at `plant_socket`.
 
     Raises:
         device.backends.pi.board.HardwareUnavailableError: the backend cannot run here; the
@@ -59,5 +65,17 @@ def open_backend(
         return _Simulated(device=device, clock=clock)
     from device.backends.pi import PiConfig, PiHardware, open_gpio
 
+    if name == "plant":
+        from device.backends.plant.client import PlantGpio, PlantI2c
+
+        if plant_socket is None:
+            raise ValueError("the plant backend needs the socket of a legwave plant")
+        return PiHardware(
+            config=pi or PiConfig(),
+            device=device,
+            gpio=PlantGpio(plant_socket),
+            i2c=lambda bus: PlantI2c(plant_socket, bus),
+            clock=clock,
+        )
     gpio = open_gpio(name)
     return PiHardware(config=pi or PiConfig(), device=device, gpio=gpio, clock=clock)

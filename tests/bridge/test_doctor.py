@@ -10,9 +10,9 @@ import pytest
 from bridge.config import AgentSettings, load_settings
 from bridge.doctor import Check, Host, run_checks
 from bridge.doctor import Doctor as _Doctor
+from device.backends.plant.model import Plant
 from device.backends.sim import SimulatedMassager
 from tests.device.pi.conftest import PI4, PI5, gpiozero_board
-from tests.device.pi.plant import Plant
 
 
 def pi_root(tmp_path: Path, model: str = PI4, *, i2c: bool = True) -> Path:

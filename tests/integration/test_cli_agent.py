@@ -21,13 +21,17 @@ DEVICE = "clidev"
 BASE = f"legwave/{DEVICE}"
 
 
-def env_for(broker: Mosquitto, tmp_path: Path, **extra: str) -> dict[str, str]:
+def env_for(
+    broker: Mosquitto | int, tmp_path: Path, *, device: str = DEVICE, **extra: str
+) -> dict[str, str]:
+    """Environment for a `legwave run` process against a broker (or a port) on 127.0.0.1."""
+    port = broker if isinstance(broker, int) else broker.port
     return {
         **os.environ,
-        "LEGWAVE_DEVICE_ID": DEVICE,
+        "LEGWAVE_DEVICE_ID": device,
         "LEGWAVE_STATE_DIR": str(tmp_path / "state"),
         "LEGWAVE_MQTT__HOST": "127.0.0.1",
-        "LEGWAVE_MQTT__PORT": str(broker.port),
+        "LEGWAVE_MQTT__PORT": str(port),
         **extra,
     }
 

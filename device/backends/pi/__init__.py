@@ -10,7 +10,7 @@ import functools
 import logging
 import math
 import time
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from device.backends.pi.ads1115 import Ads1115, LockedBus
 from device.backends.pi.board import MODEL_PATH, HardwareUnavailableError
@@ -48,14 +48,12 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-GpioBackend = Literal["gpiozero", "rpigpio"]
-
 
 class CalibrationError(HardwareUnavailableError):
     """The sensors cannot be zeroed: no reading, or an offset too large to be one."""
 
 
-def open_gpio(backend: GpioBackend, *, model_path: Path = MODEL_PATH) -> Gpio:
+def open_gpio(backend: str, *, model_path: Path = MODEL_PATH) -> Gpio:
     """Open the board's GPIO through `backend`, importing its library now."""
     if backend == "gpiozero":
         from device.backends.pi.gpiozero_gpio import GpiozeroGpio
@@ -319,11 +317,13 @@ class PiHardware:
     def close(self) -> None:
         """Safe state on every part, stop the samplers, release the lines (each step tried)."""
         errors: list[Exception] = []
+        closers = [getattr(b.bus, "close", None) for b in self._buses.values()]
         for step in (
             self.hardware.safe_state,
             self.pressure.stop,
             self.temperature.stop,
             self.gpio.close,
+            *filter(None, closers),
         ):
             try:
                 step()

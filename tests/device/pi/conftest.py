@@ -18,11 +18,11 @@ from device.backends.pi.config import Hx710bPressure, PiConfig, ZeroCalibration
 from device.backends.pi.gpiozero_gpio import GpiozeroGpio
 from device.backends.pi.lines import Gpio
 from device.backends.pi.rpigpio_gpio import RpiGpio
+from device.backends.plant.model import Plant
 from device.backends.sim import FaultInjection
 from device.hal import Hardware
 from device.settings import DeviceSettings, SessionSettings
 from tests.device.pi.fake_rpigpio import FakeRPiGPIO
-from tests.device.pi.plant import Plant
 from tests.device.rig import Rig
 
 PI4 = "Raspberry Pi 4 Model B Rev 1.4"

@@ -53,9 +53,9 @@ def test_off_a_pi_both_backends_say_so(backend: str, tmp_path: Path) -> None:
     not_a_pi = tmp_path / "model"
     not_a_pi.write_bytes(b"QEMU Virtual Machine\0")
     with pytest.raises(HardwareUnavailableError, match=r"needs a Raspberry Pi.*--backend sim"):
-        open_gpio(backend, model_path=not_a_pi)  # type: ignore[arg-type]
+        open_gpio(backend, model_path=not_a_pi)
     with pytest.raises(HardwareUnavailableError, match="no board model"):
-        open_gpio(backend, model_path=tmp_path / "absent")  # type: ignore[arg-type]
+        open_gpio(backend, model_path=tmp_path / "absent")
 
 
 def test_without_gpiozero_the_error_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,66 +1,78 @@
-"""The simulator's physics behind GPIO lines and sensor chips, for the Pi backends' tests.
+"""The simulator's physics behind GPIO lines and sensor chips.
 
-The backend under test drives real gpiozero devices (on `MockFactory`) or RPi.GPIO calls (on
-the stand-in); the plant reads what each line drives, turns it into the simulator's inputs,
-and answers the sensor chips from the simulated sensors: ADS1115 registers over a fake I2C bus
-for MPX5050 pressure sensors and NTC thermistors, and HX710B bit streams on data lines.
+A Pi backend drives lines and reads chips; the plant reads what each line drives, turns it into
+the simulator's inputs as the reference wiring would (docs/hardware.md), and answers the sensor
+chips from the simulated sensors: ADS1115 registers for MPX5050 pressure sensors and NTC
+thermistors, and HX710B bit streams on data lines. The tests drive both GPIO backends against
+it, and `legwave plant` serves it to another process (`device.backends.plant.server`).
 """
 
 from __future__ import annotations
 
+import errno
 import math
-from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
-from device.backends.pi.ads1115 import PGA_BITS, REG_CONFIG, REG_CONVERSION
+from device.backends.pi.ads1115 import PGA_BITS, REG_CONFIG, REG_CONVERSION, RESET_CONFIG
 from device.backends.pi.config import (
     Ads1115Pressure,
     Hx710bPressure,
     NtcTemperature,
     PiConfig,
 )
-from device.backends.sim import SimulatedMassager
+from device.backends.pi.hx710b import DATA_BITS, PULSES
+from device.backends.pi.transfer import MMHG_PER_KPA
 from device.hal import Orders
 
-FULL_SCALE = {bits: fs for fs, bits in PGA_BITS.items()}
-MMHG_PER_KPA = 7.500616827
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+    from device.backends.sim import SimulatedMassager
+
+FULL_SCALE_V = {bits: fs for fs, bits in PGA_BITS.items()}
 
 
-class FakeAdsBus:
-    """ADS1115 chips on one I2C bus; `volts(address, channel)` is what each input sees."""
+class EmulatedAdsBus:
+    """ADS1115 chips on one I2C bus; `volts(address, channel)` is what each input sees.
+
+    A chip that is not there does not acknowledge: OSError 121, as smbus2 raises it.
+    """
 
     def __init__(self, volts: Callable[[int, int], float], addresses: Sequence[int]) -> None:
         self.volts = volts
-        self.config = dict.fromkeys(addresses, 0x8583)
+        self.config = dict.fromkeys(addresses, RESET_CONFIG)
         self.conversion = dict.fromkeys(addresses, 0)
         self.transactions = 0
 
     def _chip(self, address: int) -> None:
         if address not in self.config:
-            raise OSError(121, "Remote I/O error")  # no ACK: what smbus2 raises
+            raise OSError(errno.EREMOTEIO, "Remote I/O error")
         self.transactions += 1
 
     def write_i2c_block_data(self, i2c_addr: int, register: int, data: list[int]) -> None:
+        """A register write; the config register with OS set starts a conversion."""
         self._chip(i2c_addr)
-        assert register == REG_CONFIG and len(data) == 2
+        if register != REG_CONFIG or len(data) != 2:
+            return  # the threshold registers: nothing legwave uses
         word = data[0] << 8 | data[1]
         self.config[i2c_addr] = word
-        if word & 0x8000:  # OS: start a single-shot conversion
+        if word & 0x8000:
             mux = word >> 12 & 0b111
-            assert mux >= 0b100, "legwave reads single-ended inputs"
-            full_scale = FULL_SCALE[word >> 9 & 0b111]
-            volts = self.volts(i2c_addr, mux - 0b100)
+            full_scale = FULL_SCALE_V[min(word >> 9 & 0b111, 0b101)]
+            volts = self.volts(i2c_addr, mux - 0b100) if mux >= 0b100 else 0.0
             counts = max(-32768, min(32767, math.floor(volts / full_scale * 32768)))
             self.conversion[i2c_addr] = counts & 0xFFFF
 
     def read_i2c_block_data(self, i2c_addr: int, register: int, length: int) -> list[int]:
+        """A register read: the conversion, or the config with OS=1 (the conversion is done)."""
         self._chip(i2c_addr)
-        assert length == 2
         if register == REG_CONFIG:
-            value = self.config[i2c_addr] | 0x8000  # OS reads 1: the conversion is done
-        else:
-            assert register == REG_CONVERSION
+            value = self.config[i2c_addr] | 0x8000
+        elif register == REG_CONVERSION:
             value = self.conversion[i2c_addr]
-        return [value >> 8 & 0xFF, value & 0xFF]
+        else:
+            value = 0
+        return [value >> 8 & 0xFF, value & 0xFF][:length]
 
 
 class Hx710bChips:
@@ -91,13 +103,14 @@ class Hx710bChips:
         return self.dout[chip]
 
     def clock(self, level: int) -> None:
+        """The clock line moved to `level`."""
         rising = level and not self._sck
         self._sck = level
         if not rising or not self._frame:
             return
         self._pulse += 1
-        if self._pulse <= 24:
-            shift = 24 - self._pulse
+        if self._pulse <= DATA_BITS:
+            shift = DATA_BITS - self._pulse
             self.dout = [value >> shift & 1 for value in self._frame]
         elif self.out_of_step_every and self.frames % self.out_of_step_every == 0:
             self.dout = [0] * len(self.dout)  # a glitch: the chip is out of step
@@ -112,7 +125,7 @@ class Plant:
 
     Args:
         sim: the simulated appliance (its faults inject on its own clock).
-        config: the wiring under test.
+        config: the wiring.
         driven: what a BCM line drives (0/1 or a PWM duty), 0 when released.
     """
 
@@ -128,14 +141,13 @@ class Plant:
         for part in (config.pressure, config.temperature):
             if isinstance(part, Ads1115Pressure | NtcTemperature):
                 addresses |= {ch.address for ch in part.channels}
-        self.bus = FakeAdsBus(self._volts, sorted(addresses))
+        self.bus = EmulatedAdsBus(self._volts, sorted(addresses))
         self._sensed_at: float | None = None
         self._sensed_values: tuple[list[float], list[float]] = ([], [])
         self.hx710b: Hx710bChips | None = None
         if isinstance(config.pressure, Hx710bPressure):
             p = config.pressure
-            pulses = 25 if p.rate_sps == 10 else 27
-            self.hx710b = Hx710bChips(self._counts, len(p.dout), pulses)
+            self.hx710b = Hx710bChips(self._counts, len(p.dout), PULSES[p.rate_sps])
 
     def orders(self) -> Orders:
         """The orders the line levels amount to, as the wiring turns them into air and heat."""
@@ -186,6 +198,6 @@ class Plant:
 
     def _counts(self) -> list[int]:
         p = self.config.pressure
-        assert isinstance(p, Hx710bPressure)
+        scale = p.counts_per_mmhg if isinstance(p, Hx710bPressure) else 1.0
         pressures, _ = self._sensed()
-        return [round(v * p.counts_per_mmhg) for v in pressures]
+        return [round(v * scale) for v in pressures]
