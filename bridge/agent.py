@@ -55,6 +55,7 @@ class Stats:
     rejected: int = 0
     ignored_retained: int = 0
     announces: int = 0
+    wills_contradicted: int = 0
 
 
 def backoff_delay(attempt: int, *, cap: float, rng: random.Random) -> float:
@@ -289,11 +290,16 @@ class Agent:
     async def run(self, stop: asyncio.Event) -> None:
         """Keep a connection until `stop` is set; then say `offline` and disconnect cleanly."""
         attempt = 0
-        cap = self.settings.mqtt.reconnect_max_s
+        mq = self.settings.mqtt
+        cap = mq.reconnect_max_s
+        # paho gives up on a CONNACK after one keepalive and closes the socket, but aiomqtt's
+        # connect then waits on: a broker that was frozen (SIGSTOP, a stalled VM) would cost a
+        # whole connect timeout before the next attempt. Wait no longer than paho does.
+        connect_timeout = min(mq.connect_timeout_s, mq.keepalive_s + 1.0)
         while not stop.is_set():
             client = self._client()
             try:
-                async with asyncio.timeout(self.settings.mqtt.connect_timeout_s):
+                async with asyncio.timeout(connect_timeout):
                     await client.__aenter__()
             except (aiomqtt.MqttError, TimeoutError, OSError) as exc:
                 delay = backoff_delay(attempt, cap=cap, rng=self._rng)
@@ -336,6 +342,7 @@ class Agent:
             await client.subscribe(topics.set, qos=1)
             await client.subscribe(topics.get, qos=1)
             await client.subscribe(self.settings.homeassistant.status_topic, qos=1)
+            await client.subscribe(topics.availability, qos=1)
         self.announce()
         self.connected.set()
         try:
@@ -398,6 +405,20 @@ class Agent:
                 self.publish_state(time.monotonic())
             elif topic == status_topic and payload.strip() == b"online":
                 self._home_assistant_online()
+            elif topic == topics.availability and payload == b"offline" and not message.retain:
+                # (the retained value sent on subscribe predates the `online` we announce)
+                self._contradicted()
+
+    def _contradicted(self) -> None:
+        """`offline` arrived while we are connected: say `online` again.
+
+        The broker sent the last will of an earlier connection of ours, one it had not yet
+        given up on when we reconnected (after it was frozen, say). Left alone, Home Assistant
+        would show the device as unavailable until the next reconnect.
+        """
+        self.stats.wills_contradicted += 1
+        log.info("the broker published an old last will (offline): saying online again")
+        self.outbox.put(Message(self.topics.availability, b"online", qos=1, retain=True))
 
     def _home_assistant_online(self) -> None:
         """Home Assistant (re)started: announce again after a random delay.

@@ -18,7 +18,7 @@ from bridge.store import Store
 from tests.faults.conftest import BASE, Process, agent_env, seed_memory, status, wait_until
 from tests.integration.conftest import observer
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.faults, pytest.mark.timeout(120)]
 
 
 def test_kill_9_mid_session_vents_the_sleeves_and_the_restart_records_interrupted(

@@ -28,12 +28,14 @@ def broker(tmp_path: Path) -> Iterator[Mosquitto]:
     b.stop()
 
 
-def agent_settings(broker: Mosquitto, tmp_path: Path, **overrides: Any) -> AgentSettings:
+def agent_settings(broker: Mosquitto | int, tmp_path: Path, **overrides: Any) -> AgentSettings:
+    """Settings for an agent against a broker (or any port, e.g. a proxy's) on 127.0.0.1."""
+    port = broker if isinstance(broker, int) else broker.port
     return load_settings(
         None,
         device_id="lwtest",
         state_dir=tmp_path / "state",
-        mqtt={"host": "127.0.0.1", "port": broker.port, "keepalive_s": 2, "reconnect_max_s": 2},
+        mqtt={"host": "127.0.0.1", "port": port, "keepalive_s": 2, "reconnect_max_s": 2},
         **overrides,
     )
 

@@ -1,0 +1,339 @@
+"""The broker killed or frozen, the link delayed, blackholed or reset, Home Assistant restarting.
+
+In every case the session goes on (broker loss is not a fault, SPEC §2.6), the control loop
+keeps its deadline, the agent reconnects by itself, the retained availability ends right (the
+last will only on an unclean loss), and no command runs twice or late.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import aiomqtt
+import pytest
+
+from bridge.agent import Agent
+from bridge.broker import Mosquitto
+from tests.faults.proxy import Proxy
+from tests.integration.conftest import agent_settings, running_agent
+
+pytestmark = [pytest.mark.faults, pytest.mark.timeout(120)]
+RECONNECT_LIMIT_S = 10.0
+BASE = "legwave/lwtest"
+
+
+class Timeline:
+    """Every message on the device's topics, with the time it arrived."""
+
+    def __init__(self, client: aiomqtt.Client) -> None:
+        self.client = client
+        self.seen: list[tuple[float, str, bytes, bool]] = []
+        self.changed = asyncio.Event()
+
+    async def pump(self) -> None:
+        async for m in self.client.messages:
+            payload = m.payload if isinstance(m.payload, bytes) else str(m.payload).encode()
+            self.seen.append((time.monotonic(), m.topic.value, payload, m.retain))
+            self.changed.set()
+
+    async def wait(self, topic: str, predicate: Any, timeout: float, after: float = 0.0) -> float:
+        """When the first message on `topic` after `after` matching `predicate` arrived."""
+        async with asyncio.timeout(timeout):
+            while True:
+                for t, top, payload, _ in self.seen:
+                    if t >= after and top == topic and predicate(payload):
+                        return t
+                self.changed.clear()
+                await self.changed.wait()
+
+    def availability(self, after: float = 0.0) -> list[bytes]:
+        return [p for t, top, p, _ in self.seen if t >= after and top == f"{BASE}/availability"]
+
+    def responses(self, transaction: object) -> list[dict[str, Any]]:
+        out = []
+        for _, top, p, _ in self.seen:
+            if top == f"{BASE}/response":
+                body = json.loads(p)
+                if body.get("transaction") == transaction:
+                    out.append(body)
+        return out
+
+    def events(self, kind: str) -> list[dict[str, Any]]:
+        return [
+            json.loads(p)
+            for _, top, p, _ in self.seen
+            if top == f"{BASE}/event" and json.loads(p)["event_type"] == kind
+        ]
+
+
+@asynccontextmanager
+async def timeline(port: int) -> AsyncIterator[Timeline]:
+    async with aiomqtt.Client("127.0.0.1", port, identifier="timeline") as client:
+        await client.subscribe(f"{BASE}/#", qos=1)
+        tl = Timeline(client)
+        task = asyncio.create_task(tl.pump())
+        try:
+            yield tl
+        finally:
+            task.cancel()
+
+
+@asynccontextmanager
+async def online_through_proxy(
+    broker: Mosquitto, tmp_path: Path, *, proxied: bool = True
+) -> AsyncIterator[tuple[Proxy, Agent, Timeline]]:
+    """An agent (through a proxy unless told not to), a timeline, once the agent is online."""
+    async with Proxy(broker.port) as proxy:
+        port = proxy.port if proxied else broker.port
+        async with (
+            running_agent(agent_settings(port, tmp_path)) as agent,
+            timeline(broker.port) as tl,
+        ):
+            await tl.wait(f"{BASE}/availability", lambda p: p == b"online", 15)
+            yield proxy, agent, tl
+
+
+async def retained_availability(port: int) -> bytes | None:
+    """What a client that connects now is told: the retained availability."""
+    async with aiomqtt.Client("127.0.0.1", port) as client:
+        await client.subscribe(f"{BASE}/availability", qos=1)
+        try:
+            async with asyncio.timeout(1.0):
+                async for m in client.messages:
+                    return m.payload if isinstance(m.payload, bytes) else None
+        except TimeoutError:
+            return None
+    return None
+
+
+async def start_session(tl: Timeline, agent: Agent) -> str:
+    await tl.client.publish(
+        f"{BASE}/set", json.dumps({"action": "start", "transaction": "go"}), qos=1
+    )
+    await tl.wait(f"{BASE}/state", lambda p: json.loads(p)["status"] == "running", 30)
+    assert agent.massager.session is not None
+    return agent.massager.session.id
+
+
+def assert_session_went_on(agent: Agent, session: str, ticks_before: int, seconds: float) -> None:
+    assert agent.massager.session is not None and agent.massager.session.id == session
+    assert agent.massager.status.value == "running"
+    assert agent.runner.ticks - ticks_before >= 0.8 * seconds * 50  # the loop kept ticking
+    assert agent.runner.overruns == 0
+
+
+def test_a_frozen_broker_is_noticed_by_keepalive_and_the_session_goes_on(
+    broker: Mosquitto, tmp_path: Path
+) -> None:
+    async def scenario() -> None:
+        async with running_agent(agent_settings(broker, tmp_path)) as agent:
+            async with timeline(broker.port) as tl:
+                await tl.wait(f"{BASE}/availability", lambda p: p == b"online", 15)
+                session = await start_session(tl, agent)
+            ticks = agent.runner.ticks
+            broker.freeze()  # SIGSTOP: sockets open, nothing answers
+            t0 = time.monotonic()
+            while agent.connected.is_set():
+                await asyncio.sleep(0.05)
+                assert time.monotonic() - t0 < 8, "keepalive never noticed"
+            noticed = time.monotonic() - t0
+            await asyncio.sleep(6.0 - noticed)
+            broker.thaw()
+            thawed = time.monotonic()
+            async with timeline(broker.port) as tl:
+                # a fresh `online` (not the retained one from before the freeze)
+                back = await tl.wait(
+                    f"{BASE}/availability", lambda p: p == b"online", 20, thawed + 0.05
+                )
+                back -= thawed
+                await asyncio.sleep(3.5)  # past any late will of the old connection
+                assert await retained_availability(broker.port) == b"online"
+            assert noticed < 2 * 2 + 1.5  # keepalive 2 s: 1.5× plus margin
+            assert back < RECONNECT_LIMIT_S
+            assert_session_went_on(agent, session, ticks, 6.0)
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.parametrize("how", ["blackhole", "reset"])
+def test_a_cut_link_gets_the_last_will_then_online_again(
+    broker: Mosquitto, tmp_path: Path, how: str
+) -> None:
+    async def scenario() -> None:
+        async with online_through_proxy(broker, tmp_path) as (proxy, agent, tl):
+            session = await start_session(tl, agent)
+            ticks = agent.runner.ticks
+            cut = time.monotonic()
+            if how == "blackhole":
+                proxy.set("blackhole")
+            else:
+                proxy.reset()
+            # the broker sees an unclean loss: it publishes the last will
+            await tl.wait(f"{BASE}/availability", lambda p: p == b"offline", 10, cut)
+            if how == "blackhole":
+                await asyncio.sleep(2.0)
+                proxy.set("pass")
+            restored = time.monotonic()
+            back = await tl.wait(f"{BASE}/availability", lambda p: p == b"online", 20, restored)
+            await asyncio.sleep(3.5)
+            assert tl.availability(cut)[-1] == b"online"
+            assert await retained_availability(broker.port) == b"online"
+            assert back - restored < RECONNECT_LIMIT_S
+            assert_session_went_on(agent, session, ticks, time.monotonic() - cut)
+
+    asyncio.run(scenario())
+
+
+def test_a_slow_link_delays_but_loses_and_repeats_nothing(
+    broker: Mosquitto, tmp_path: Path
+) -> None:
+    async def scenario() -> None:
+        async with online_through_proxy(broker, tmp_path) as (proxy, agent, tl):
+            proxy.set("delay", 0.3)  # 300 ms each way, well under the keepalive
+            for n in range(1, 6):
+                body = {"intensity": n, "transaction": f"slow{n}"}
+                await tl.client.publish(f"{BASE}/set", json.dumps(body), qos=1)
+            for n in range(1, 6):
+                await tl.wait(
+                    f"{BASE}/response",
+                    lambda p, n=n: json.loads(p).get("transaction") == f"slow{n}",
+                    15,
+                )
+            await asyncio.sleep(1.0)
+            for n in range(1, 6):
+                assert len(tl.responses(f"slow{n}")) == 1  # each answered once
+            assert agent.massager.settings.intensity == 5  # applied in order
+            assert agent.stats.connects == 1  # never dropped
+
+    asyncio.run(scenario())
+
+
+def test_a_command_sent_while_the_link_is_down_never_runs_late(
+    broker: Mosquitto, tmp_path: Path
+) -> None:
+    async def scenario() -> None:
+        async with online_through_proxy(broker, tmp_path) as (proxy, agent, tl):
+            proxy.set("blackhole")
+            cut = time.monotonic()
+            await tl.wait(f"{BASE}/availability", lambda p: p == b"offline", 10, cut)
+            # a QoS 1 start is accepted by the broker while the device is away
+            body = {"action": "start", "transaction": "late"}
+            await tl.client.publish(f"{BASE}/set", json.dumps(body), qos=1)
+            await asyncio.sleep(1.0)
+            proxy.set("pass")
+            restored = time.monotonic()
+            await tl.wait(f"{BASE}/availability", lambda p: p == b"online", 20, restored)
+            await asyncio.sleep(3.0)
+            # the agent starts every connection clean: nothing queued is replayed late
+            assert tl.responses("late") == []
+            assert agent.massager.status.value == "idle"
+            assert tl.events("session_started") == []
+
+    asyncio.run(scenario())
+
+
+def test_a_command_in_flight_when_the_link_resets_runs_at_most_once(
+    broker: Mosquitto, tmp_path: Path
+) -> None:
+    async def scenario() -> None:
+        async with online_through_proxy(broker, tmp_path) as (proxy, agent, tl):
+            body = {"action": "start", "transaction": "flight"}
+            await tl.client.publish(f"{BASE}/set", json.dumps(body), qos=1)
+            await asyncio.sleep(0.002)  # on its way to the agent, or just handled
+            proxy.reset()
+            restored = time.monotonic()
+            await tl.wait(f"{BASE}/availability", lambda p: p == b"online", 20, restored)
+            await asyncio.sleep(3.0)
+            m = agent.massager
+            sessions = {r.id for r in m.history} | ({m.session.id} if m.session else set())
+            assert len(sessions) <= 1  # started once, or (lost with the link) not at all
+            assert len(tl.events("session_started")) == len(sessions)
+            assert len(tl.responses("flight")) <= 1
+
+    asyncio.run(scenario())
+
+
+def test_a_broker_restart_mid_session(broker: Mosquitto, tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with running_agent(agent_settings(broker, tmp_path)) as agent:
+            async with timeline(broker.port) as tl:
+                await tl.wait(f"{BASE}/availability", lambda p: p == b"online", 15)
+                session = await start_session(tl, agent)
+            ticks = agent.runner.ticks
+            broker.kill()
+            await asyncio.sleep(2.0)
+            (tmp_path / "again").mkdir()
+            again = Mosquitto(port=broker.port, folder=tmp_path / "again").start()
+            restarted = time.monotonic()
+            try:
+                async with timeline(again.port) as tl:
+                    back = await tl.wait(f"{BASE}/availability", lambda p: p == b"online", 20)
+                    state = await tl.wait(
+                        f"{BASE}/state", lambda p: json.loads(p)["session_id"] == session, 10
+                    )
+                    assert state
+                assert back - restarted < RECONNECT_LIMIT_S
+                assert_session_went_on(agent, session, ticks, 2.0)
+            finally:
+                again.stop()
+
+    asyncio.run(scenario())
+
+
+def test_home_assistant_restarting_changes_nothing_but_a_re_announce(
+    broker: Mosquitto, tmp_path: Path
+) -> None:
+    async def scenario() -> None:
+        async with online_through_proxy(broker, tmp_path, proxied=False) as (_, agent, tl):
+            session = await start_session(tl, agent)
+            await tl.client.subscribe("homeassistant/device/#", qos=1)
+            t0 = time.monotonic()
+            await tl.client.publish("homeassistant/status", b"offline", qos=1)
+            await asyncio.sleep(1.0)
+            await tl.client.publish("homeassistant/status", b"online", qos=1)
+            announced = await tl.wait(
+                f"homeassistant/device/{agent.info.device_id}/config", lambda p: p, 10, t0 + 1
+            )
+            assert 0.5 <= announced - (t0 + 1.0) <= 5.5  # after a random 0.5-5 s
+            await asyncio.sleep(1.0)
+            assert tl.availability(t0) == [b"online"]  # re-announced, never offline
+            assert agent.massager.session is not None
+            assert agent.massager.session.id == session
+            assert agent.stats.connects == 1
+
+    asyncio.run(scenario())
+
+
+def test_a_late_last_will_is_contradicted(broker: Mosquitto, tmp_path: Path) -> None:
+    """A will the broker sends for an old connection after we reconnected: online again."""
+
+    async def scenario() -> None:
+        async with online_through_proxy(broker, tmp_path, proxied=False) as (_, agent, tl):
+            t0 = time.monotonic()
+            await tl.client.publish(f"{BASE}/availability", b"offline", qos=1, retain=True)
+            await tl.wait(f"{BASE}/availability", lambda p: p == b"online", 5, t0)
+            assert agent.stats.wills_contradicted == 1
+            assert await retained_availability(broker.port) == b"online"
+
+    asyncio.run(scenario())
+
+
+def test_a_clean_stop_says_offline_itself_and_no_will_follows(
+    broker: Mosquitto, tmp_path: Path
+) -> None:
+    async def scenario() -> None:
+        async with timeline(broker.port) as tl:
+            async with running_agent(agent_settings(broker, tmp_path)):
+                await tl.wait(f"{BASE}/availability", lambda p: p == b"online", 15)
+                stopped = time.monotonic()
+            await asyncio.sleep(4.0)  # longer than the keepalive: a will would have come
+            assert tl.availability(stopped) == [b"offline"]
+            assert await retained_availability(broker.port) == b"offline"
+
+    asyncio.run(scenario())
