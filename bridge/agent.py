@@ -24,12 +24,20 @@ import paho.mqtt.client as paho
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from bridge.codec import CommandError, Topics, parse_command, response_payload, to_json
+from bridge.codec import (
+    CommandError,
+    ParsedCommand,
+    Topics,
+    parse_command,
+    response_payload,
+    to_json,
+)
 from bridge.discovery import DeviceInfo, discovery_messages
 from bridge.outbox import Message, Outbox
+from bridge.ratelimit import LogLimiter, TokenBucket
 from bridge.store import Memory, Store
 from device import __version__
-from device.control.massager import ACTIVE, CommandRejectedError
+from device.control.massager import ACTIVE, Action, CommandRejectedError
 
 if TYPE_CHECKING:
     from bridge.config import AgentSettings, MqttSettings
@@ -56,6 +64,7 @@ class Stats:
     ignored_retained: int = 0
     announces: int = 0
     wills_contradicted: int = 0
+    rate_limited: int = 0
 
 
 def backoff_delay(attempt: int, *, cap: float, rng: random.Random) -> float:
@@ -75,6 +84,11 @@ def tls_parameters(mq: MqttSettings) -> aiomqtt.TLSParameters | None:
     )
 
 
+COMMANDS_PER_S = 20.0
+"""Commands acted on per second, on average (a person or Home Assistant sends a few)."""
+COMMAND_BURST = 40.0
+"""How many may come at once (a script setting several entities in a row)."""
+URGENT = frozenset({Action.STOP, Action.VENT})
 MEMORY_EVERY_S = 30.0
 """How often a running session's progress is written (it is written at once on every change)."""
 
@@ -105,6 +119,10 @@ class Agent:
         self.store = store
         self._memory_key: tuple[Any, ...] | None = None
         self._memory_at = -1e9
+        self._gate = TokenBucket(rate=COMMANDS_PER_S, burst=COMMAND_BURST)
+        self._log = LogLimiter(log)
+        self._last_limit_reply = -1e9
+        self._limited_since_reply = 0
         self.runner = runner
         self.massager = runner.massager
         self.host = host
@@ -226,9 +244,36 @@ class Agent:
         now = time.monotonic()
         parsed = parse_command(payload, now=time.time())
         topic = response_topic or self.topics.response
+        urgent = isinstance(parsed, ParsedCommand) and parsed.command.action in URGENT
+        if not urgent and not self._gate.allow(now):
+            # A flood: act on nothing more, answer once a second, log once in a while.
+            # `stop` and `vent` are never held back (SPEC §2.6: they always win).
+            self.stats.rate_limited += 1
+            self._limited_since_reply += 1
+            self._log.warning("flood", now, "too many commands on %s: dropping", self.topics.set)
+            if now - self._last_limit_reply >= 1.0:
+                self._last_limit_reply = now
+                dropped, self._limited_since_reply = self._limited_since_reply, 0
+                body = response_payload(
+                    ok=False,
+                    transaction=parsed.transaction,
+                    code="rate_limited",
+                    message=(
+                        f"more than {COMMANDS_PER_S:g} commands a second: {dropped} dropped "
+                        "(stop and vent are always accepted)"
+                    ),
+                )
+                self.outbox.put(Message(topic, body, qos=1, response_to=response_to))
+            return
         if isinstance(parsed, CommandError):
             self.stats.rejected += 1
-            log.warning("rejected command: %s: %s", parsed.code, parsed.message)
+            self._log.warning(
+                f"rejected:{parsed.code}",
+                now,
+                "rejected command: %s: %s",
+                parsed.code,
+                parsed.message,
+            )
             body = response_payload(
                 ok=False,
                 transaction=parsed.transaction,
@@ -241,7 +286,9 @@ class Agent:
                 outcome = self.runner.submit(parsed.command)
             except CommandRejectedError as exc:
                 self.stats.rejected += 1
-                log.warning("rejected command: %s: %s", exc.code, exc.message)
+                self._log.warning(
+                    f"rejected:{exc.code}", now, "rejected command: %s: %s", exc.code, exc.message
+                )
                 body = response_payload(
                     ok=False,
                     transaction=parsed.transaction,
@@ -408,6 +455,9 @@ class Agent:
             elif topic == topics.availability and payload == b"offline" and not message.retain:
                 # (the retained value sent on subscribe predates the `online` we announce)
                 self._contradicted()
+            # Let the control loop run between two messages: a backlog of a thousand would
+            # otherwise be handled in one go and hold a tick back.
+            await asyncio.sleep(0)
 
     def _contradicted(self) -> None:
         """`offline` arrived while we are connected: say `online` again.
