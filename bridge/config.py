@@ -11,6 +11,7 @@ import contextvars
 import os
 import re
 import secrets
+import stat
 import tempfile
 from pathlib import Path
 from typing import Any, Literal, Self
@@ -184,7 +185,44 @@ class _YamlSource(PydanticBaseSettingsSource):
             return {}
         if not isinstance(data, dict):
             raise ConfigError([f"{path}: the top level must be a mapping of settings"])
+        _check_file_mode(path, data)
         return data
+
+
+def _check_file_mode(path: Path, data: dict[str, Any]) -> None:
+    """Refuse a config file that every user may change, or read when it holds a secret."""
+    mode = path.stat().st_mode
+    problems = []
+    if mode & stat.S_IWOTH:
+        problems.append(
+            f"{path}: every user on this machine can change it (it says which broker to trust "
+            f"and how hard to squeeze): chmod o-w {path}"
+        )
+    mqtt = data.get("mqtt")
+    if isinstance(mqtt, dict) and mqtt.get("password") and mode & stat.S_IROTH:
+        problems.append(
+            f"{path}: it holds the broker password and every user on this machine can read "
+            f"it: chmod 600 {path} (or 640 with the service's group)"
+        )
+    if problems:
+        raise ConfigError(problems)
+
+
+def _check_key_file(settings: AgentSettings) -> None:
+    tls = settings.mqtt.tls
+    if tls is None or tls.key_file is None:
+        return
+    try:
+        mode = tls.key_file.stat().st_mode
+    except OSError:
+        return  # a missing file is the TLS client's to report
+    if mode & (stat.S_IROTH | stat.S_IWOTH):
+        raise ConfigError(
+            [
+                f"mqtt.tls.key_file: {tls.key_file} is open to every user on this machine: "
+                f"chmod 600 {tls.key_file}"
+            ]
+        )
 
 
 def load_settings(path: Path | None = None, **overrides: Any) -> AgentSettings:
@@ -195,7 +233,9 @@ def load_settings(path: Path | None = None, **overrides: Any) -> AgentSettings:
     """
     token = _yaml_path.set(path)
     try:
-        return AgentSettings(**overrides)
+        settings = AgentSettings(**overrides)
+        _check_key_file(settings)
+        return settings
     except ValidationError as exc:
         problems = [problem for e in exc.errors() for problem in _describe(e)]
         raise ConfigError(problems) from None

@@ -35,12 +35,20 @@ def make_ca(folder: Path, name: str) -> tuple[Path, Path]:
     return key, crt
 
 
-def make_server_cert(folder: Path, ca_key: Path, ca_crt: Path) -> tuple[Path, Path]:
-    key, csr, crt = folder / "server.key", folder / "server.csr", folder / "server.crt"
-    ext = folder / "san.ext"
-    ext.write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+def make_server_cert(
+    folder: Path,
+    ca_key: Path,
+    ca_crt: Path,
+    *,
+    names: str = "IP:127.0.0.1,DNS:localhost",
+    stem: str = "server",
+) -> tuple[Path, Path]:
+    """A certificate signed by the CA, valid for `names` (subjectAltName)."""
+    key, csr, crt = folder / f"{stem}.key", folder / f"{stem}.csr", folder / f"{stem}.crt"
+    ext = folder / f"{stem}.ext"
+    ext.write_text(f"subjectAltName={names}\n")
     subprocess.run(
-        ["openssl", "req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost",
+        ["openssl", "req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={stem}",
          "-keyout", str(key), "-out", str(csr)],
         check=True, capture_output=True,
     )  # fmt: skip
@@ -52,8 +60,10 @@ def make_server_cert(folder: Path, ca_key: Path, ca_crt: Path) -> tuple[Path, Pa
     return key, crt
 
 
-def tls_settings(broker: Mosquitto, tmp_path: Path, ca_file: Path) -> AgentSettings:
-    mqtt = {"host": "127.0.0.1", "port": broker.port, "tls": {"ca_file": ca_file}}
+def tls_settings(
+    broker: Mosquitto, tmp_path: Path, ca_file: Path, **tls: Path | bool
+) -> AgentSettings:
+    mqtt = {"host": "127.0.0.1", "port": broker.port, "tls": {"ca_file": ca_file, **tls}}
     return load_settings(
         None, device_id="lwtest", state_dir=tmp_path / "state", mqtt=mqtt | {"reconnect_max_s": 1}
     )
@@ -108,3 +118,50 @@ def test_refused_handshakes_do_not_leak_descriptors(
             return open_fds() - first
 
     assert asyncio.run(scenario()) <= 2
+
+
+async def _connects(settings: AgentSettings) -> bool:
+    async with running_agent(settings) as agent:
+        try:
+            await asyncio.wait_for(agent.connected.wait(), 4)
+        except TimeoutError:
+            return False
+        return True
+
+
+def test_a_certificate_for_another_host_is_refused(tmp_path: Path) -> None:
+    ca_key, ca_crt = make_ca(tmp_path, "home-ca")
+    # signed by the right CA, but for another name: a man in the middle with a stolen cert
+    key, crt = make_server_cert(tmp_path, ca_key, ca_crt, names="DNS:printer.home")
+    broker = Mosquitto(
+        folder=tmp_path, config=f"allow_anonymous true\ncertfile {crt}\nkeyfile {key}\n"
+    ).start()
+    try:
+        assert asyncio.run(_connects(tls_settings(broker, tmp_path, ca_crt))) is False
+        # the check is what refused it: without it (tests only) the same broker is accepted
+        insecure = tls_settings(broker, tmp_path, ca_crt, insecure=True)
+        assert asyncio.run(_connects(insecure)) is True
+    finally:
+        broker.stop()
+
+
+def test_a_broker_that_wants_client_certificates(tmp_path: Path) -> None:
+    ca_key, ca_crt = make_ca(tmp_path, "home-ca")
+    key, crt = make_server_cert(tmp_path, ca_key, ca_crt)
+    client_key, client_crt = make_server_cert(
+        tmp_path, ca_key, ca_crt, names="DNS:lwtest", stem="client"
+    )
+    broker = Mosquitto(
+        folder=tmp_path,
+        config=(
+            f"allow_anonymous true\ncafile {ca_crt}\ncertfile {crt}\nkeyfile {key}\n"
+            "require_certificate true\n"
+        ),
+    ).start()
+    try:
+        without = tls_settings(broker, tmp_path, ca_crt)
+        assert asyncio.run(_connects(without)) is False
+        mutual = tls_settings(broker, tmp_path, ca_crt, cert_file=client_crt, key_file=client_key)
+        assert asyncio.run(_connects(mutual)) is True
+    finally:
+        broker.stop()
