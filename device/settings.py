@@ -170,6 +170,7 @@ class Limits(BaseModel):
     sensor_max_mmhg: float = Field(250.0, ge=120, le=300)
     sensor_jump_mmhg: float = Field(30.0, ge=5, le=30)
     sensor_stuck_s: float = Field(5.0, ge=1, le=5)
+    sensor_frozen_s: float = Field(30.0, ge=5, le=30)
     sensor_stale_ticks: int = Field(5, ge=2, le=5)
     temperature_stale_s: float = Field(5.0, ge=1, le=5)
     temperature_range_c: tuple[float, float] = (-20.0, 85.0)

@@ -89,6 +89,8 @@ class _ZoneWatch:
     __slots__ = (
         "fit",
         "forced_vent",
+        "frozen_since",
+        "frozen_value",
         "held_since",
         "hold_reported",
         "last_at",
@@ -111,6 +113,8 @@ class _ZoneWatch:
         self.stale_ticks = 0
         self.stuck_since: float | None = None
         self.stuck_value = math.nan
+        self.frozen_since = 0.0
+        self.frozen_value = math.nan
         self.last_target: float | None = None
         self.vent_since: float | None = None
         self.held_since: float | None = None
@@ -200,6 +204,10 @@ class SafetySupervisor:
             if high is not None:
                 self.latched = high.code
                 reported = [high]
+                if high.code is FaultCode.SENSOR_FAULT:
+                    # A zone we cannot measure may hold air whatever it reads: vent it by every
+                    # way there is, through the manifold as well (the pump is off).
+                    self._cross_vent = True
             else:
                 seen: set[FaultCode] = set()
                 for t in trips:
@@ -254,6 +262,13 @@ class SafetySupervisor:
         else:
             w.stale_ticks = 0
         w.last_at = at
+        # A live sensor always flickers in its last digits; one that repeats the very same value
+        # for long is frozen, whatever the pump does (caught while pumping sooner, below).
+        if v != w.frozen_value:
+            w.frozen_since, w.frozen_value = now, v
+        elif now - w.frozen_since > lim.sensor_frozen_s:
+            message = f"zone {i} has read exactly {v:.2f} mmHg for {now - w.frozen_since:.0f} s"
+            trips.append(Trip(FaultCode.SENSOR_FAULT, message, i))
         if self._applied_pump > 0.0 and self._applied_inlet[i]:
             if w.stuck_since is None or v != w.stuck_value:
                 w.stuck_since, w.stuck_value = now, v

@@ -23,6 +23,8 @@ class Feed:
 
     sup: SafetySupervisor
     t: float = 0.0
+    flicker: bool = True  # a live sensor's last digits move; off to feed a frozen one
+    ticks: int = 0
 
     @classmethod
     def new(cls, limits: Limits | None = None) -> Feed:
@@ -46,7 +48,10 @@ class Feed:
         heater: bool = False,
     ) -> tuple[list[Trip], Orders]:
         self.t += PERIOD
+        self.ticks += 1
         ps = pressures if isinstance(pressures, list) else [pressures] * N
+        if self.flicker:
+            ps = [p + 0.01 * (self.ticks % 2) for p in ps]
         tg = targets if isinstance(targets, list) else [targets] * N
         stamp = self.t if at is None else at
         readings = Readings(
@@ -73,6 +78,12 @@ class Feed:
             new, orders = self.tick(**kw)  # type: ignore[arg-type]
             trips += new
         return trips, orders
+
+
+def frozen(feed: Feed) -> Feed:
+    """Feed values that never move, as a frozen sensor or a stuck bus gives them."""
+    feed.flicker = False
+    return feed
 
 
 def wobble(base: float) -> Callable[[int], float]:
@@ -163,7 +174,17 @@ SCENARIOS: dict[str, tuple[FaultCode | None, Scenario]] = {
     ),
     "sensor_fault: stuck while pumping for 5 s": (
         FaultCode.SENSOR_FAULT,
-        lambda f: f.run(5.2, pressures=zone(0, 12.0), targets=40.0, pump=0.8, inlets=(0,))[0],
+        lambda f: frozen(f).run(5.2, pressures=zone(0, 12.0), targets=40.0, pump=0.8, inlets=(0,))[
+            0
+        ],
+    ),
+    "sensor_fault: the very same value for 30 s, pump or not": (
+        FaultCode.SENSOR_FAULT,
+        lambda f: frozen(f).run(30.2, pressures=0.0, targets=None, session=None)[0],
+    ),
+    "a live sensor at rest flickers: not frozen": (
+        None,
+        lambda f: f.run(35.0, pressures=0.0, targets=None, session=None)[0],
     ),
     "a steady reading of a sealed zone (pump off) is not stuck": (
         None,
@@ -317,3 +338,22 @@ def test_no_session_runs_longer_than_the_hard_limit() -> None:
     assert run_pattern(feed, 0.2 * 60, lambda k: zone(0, wobble(10.0)(k)), **kw) == []
     _, orders = feed.tick(zone(0, 10.05), **kw)  # type: ignore[arg-type]
     assert orders.is_safe()
+
+
+def test_a_sensor_fault_vents_through_the_manifold_too() -> None:
+    """A zone that cannot be measured may hold air whatever it reads (a stuck exhaust behind a
+    frozen sensor): its inlet opens too, so it vents through the other exhausts; pump off."""
+    feed = Feed.new()
+    frozen(feed).run(30.2, pressures=0.0, targets=None, session=None)
+    assert feed.sup.latched is FaultCode.SENSOR_FAULT
+    _, orders = feed.tick(0.0, targets=40.0, pump=1.0, inlets=(0,), heater=True)
+    assert orders.pump == 0.0 and not orders.heater_supply
+    assert all(orders.inlet_open) and all(orders.exhaust_open)
+    feed.sup.clear()
+    feed.tick(0.0, targets=None, session=None)  # still frozen: it trips again at once
+    assert feed.sup.latched is FaultCode.SENSOR_FAULT
+    feed.sup.clear()
+    feed.flicker = True  # the sensor lives again
+    _, orders = feed.tick(0.0, targets=None, session=None)
+    assert feed.sup.latched is None
+    assert not any(orders.inlet_open)  # cleared: back to normal venting

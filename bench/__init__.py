@@ -1,0 +1,1 @@
+"""Benchmarks and the soak, run on demand (not part of the test suite)."""
