@@ -30,6 +30,7 @@ def test_the_readme_configuration_example_loads(tmp_path: Path) -> None:
     assert blocks
     path = tmp_path / "legwave.yaml"
     path.write_text(blocks[0])
+    path.chmod(0o600)  # it holds the broker password: as the README says
     settings = load_settings(path)
     assert settings.mqtt.host == "broker.lan"
     assert settings.device.limits.max_setpoint_mmhg == 70
