@@ -131,7 +131,11 @@ def test_slow_ticks_count_as_overruns_and_raise_loop_overrun() -> None:
             stop.set()
 
     bench = Bench(clock, hook=slow)
+    bench.runner.lateness = []  # what the benchmarks record
     asyncio.run(bench.runner.run(stop=stop))
+    late = bench.runner.lateness
+    assert len(late) == bench.runner.ticks  # one figure per tick
+    assert max(late[:50]) == 0.0 and max(late) == pytest.approx(bench.runner.max_lateness)
     assert bench.runner.overruns >= 5
     assert bench.runner.max_lateness > bench.runner.period
     assert bench.massager.fault is FaultCode.LOOP_OVERRUN

@@ -54,6 +54,7 @@ class PlantServer:
             faults=faults or (),
         )
         self.levels: dict[int, float] = {}
+        self.changed_at: dict[int, float] = {}  # monotonic time of each line's last change
         self.owner: dict[int, int] = {}  # line → the connection that claimed it
         self.plant = Plant(sim=self.sim, config=config, driven=self.driven)
         self.releases = 0
@@ -76,6 +77,7 @@ class PlantServer:
             "heater_supply": p.heater_supply,
             "claimed": sorted(self.owner),
             "releases": self.releases,
+            "changed_at": {str(pin): t for pin, t in self.changed_at.items()},
         }
 
     def _answer(self, client: int, request: dict[str, Any]) -> dict[str, Any] | None:
@@ -92,7 +94,10 @@ class PlantServer:
         if op == "set":
             pin = int(request["pin"])
             if self.owner.get(pin) == client:
-                self.levels[pin] = float(request["value"])
+                value = float(request["value"])
+                if value != self.levels.get(pin):
+                    self.changed_at[pin] = time.monotonic()
+                self.levels[pin] = value
                 self.plant.sync()
             return None
         if op == "get":
