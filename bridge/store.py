@@ -124,8 +124,58 @@ def restore(massager: Massager, memory: Memory, *, now: float) -> None:
     )
 
 
+class _Writer:
+    """The one thread of a process that writes memory files, one at a time, oldest request first.
+
+    One thread serves every store: a process simulating a fleet of devices would otherwise run a
+    hundred writers, and a hundred threads contending for the interpreter stalled the control
+    loops that share it for over a period when the devices changed state together.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Condition()
+        self._pending: dict[Store, Memory] = {}  # a newer memory replaces one not yet written
+        self._writing: Store | None = None
+        self._thread: threading.Thread | None = None
+
+    def submit(self, store: Store, memory: Memory) -> None:
+        with self._lock:
+            self._pending[store] = memory
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._write_loop, name="legwave-memory", daemon=True
+                )
+                self._thread.start()
+            self._lock.notify_all()
+
+    def flush(self, store: Store, timeout: float) -> bool:
+        """Wait until nothing of `store` is pending or being written; False on timeout."""
+        with self._lock:
+            return self._lock.wait_for(
+                lambda: store not in self._pending and self._writing is not store, timeout
+            )
+
+    def _write_loop(self) -> None:
+        while True:
+            with self._lock:
+                while not self._pending:
+                    self._lock.wait()
+                store = next(iter(self._pending))
+                memory = self._pending.pop(store)
+                self._writing = store
+            try:
+                store.write(memory)
+            finally:
+                with self._lock:
+                    self._writing = None
+                    self._lock.notify_all()
+
+
+_WRITER = _Writer()
+
+
 class Store:
-    """The memory file in `folder`, with a writer thread.
+    """The memory file in `folder`, written by the process's writer thread.
 
     Args:
         folder: the state directory.
@@ -135,10 +185,6 @@ class Store:
         self.path = folder / FILENAME
         self.writes = 0
         self.failures = 0
-        self._pending: Memory | None = None
-        self._lock = threading.Condition()
-        self._stop = False
-        self._thread: threading.Thread | None = None
 
     def load(self) -> Memory:
         """The memory on disk; defaults when there is none or it cannot be read."""
@@ -171,35 +217,18 @@ class Store:
 
     def save_soon(self, memory: Memory) -> None:
         """Hand `memory` to the writer thread; a newer one replaces one not yet written."""
-        with self._lock:
-            self._pending = memory
-            if self._thread is None:
-                self._thread = threading.Thread(
-                    target=self._write_loop, name="legwave-memory", daemon=True
-                )
-                self._thread.start()
-            self._lock.notify()
+        _WRITER.submit(self, memory)
 
-    def _write_loop(self) -> None:
-        while True:
-            with self._lock:
-                while self._pending is None and not self._stop:
-                    self._lock.wait()
-                memory, self._pending = self._pending, None
-                if memory is None:
-                    return
-            try:
-                self.save(memory)
-            except OSError as exc:
-                self.failures += 1
-                if self.failures == 1 or self.failures % 100 == 0:
-                    log.error("cannot write %s (%d failures): %s", self.path, self.failures, exc)
+    def write(self, memory: Memory) -> None:
+        """Write `memory` now, counting and logging a failure instead of raising it."""
+        try:
+            self.save(memory)
+        except OSError as exc:
+            self.failures += 1
+            if self.failures == 1 or self.failures % 100 == 0:
+                log.error("cannot write %s (%d failures): %s", self.path, self.failures, exc)
 
     def close(self) -> None:
-        """Write what is pending, then stop the writer thread."""
-        with self._lock:
-            self._stop = True
-            self._lock.notify()
-        if self._thread is not None:
-            self._thread.join(10.0)
-            self._thread = None
+        """Return once what was handed to the writer is on disk (or failed)."""
+        if not _WRITER.flush(self, 10.0):
+            log.error("%s: the memory was not written within 10 s", self.path)

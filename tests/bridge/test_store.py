@@ -6,6 +6,7 @@ import random
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -90,6 +91,33 @@ def test_the_writer_thread_writes_the_newest_and_flushes_on_close(tmp_path: Path
     store.close()
     assert Store(tmp_path).load().sessions_completed == 49
     assert 1 <= store.writes <= 50
+
+
+def test_every_store_of_a_process_shares_one_writer_thread(tmp_path: Path) -> None:
+    # A fleet of devices in one process must not run a writer thread each (they contend with
+    # the control loops for the interpreter): one thread writes them all, none is lost.
+    stores = [Store(tmp_path / f"device{i}") for i in range(20)]
+    for round_ in range(3):
+        for i, store in enumerate(stores):
+            store.save_soon(Memory(sessions_completed=100 * round_ + i))
+    writers = [t for t in threading.enumerate() if t.name == "legwave-memory"]
+    for store in stores:
+        store.close()
+    assert len(writers) == 1
+    for i in range(20):
+        assert Store(tmp_path / f"device{i}").load().sessions_completed == 200 + i
+
+
+def test_a_failed_write_is_counted_and_the_writer_goes_on(tmp_path: Path) -> None:
+    blocked = tmp_path / "blocked"
+    blocked.write_text("a file where the state directory should be")
+    bad, good = Store(blocked), Store(tmp_path / "ok")
+    bad.save_soon(Memory(sessions_completed=1))
+    good.save_soon(Memory(sessions_completed=2))
+    bad.close()
+    good.close()
+    assert bad.failures == 1 and bad.writes == 0
+    assert Store(tmp_path / "ok").load().sessions_completed == 2
 
 
 WRITER = """

@@ -2,7 +2,13 @@ from __future__ import annotations
 
 import pytest
 
-from device.backends.sim import FaultInjection, FaultSpecError, SimFault, SimulatedMassager
+from device.backends.sim import (
+    SYNC_RESOLUTION_S,
+    FaultInjection,
+    FaultSpecError,
+    SimFault,
+    SimulatedMassager,
+)
 from device.backends.sim.physics import Physics, SimConfig
 from device.hal import Orders
 from device.runner import VirtualClock
@@ -137,6 +143,45 @@ def test_process_crash_releases_every_line_and_ignores_later_orders() -> None:
     clock.t = 10.0
     sim.sync()
     assert max(z.pressure for z in p.zones) < 5.0
+
+
+def test_one_tick_in_real_time_integrates_the_physics_once() -> None:
+    # A real clock moves a little between the reads and writes of one tick: those calls share
+    # one physics instant instead of each integrating its own sliver of time.
+    t = [100.0]
+
+    def clock() -> float:
+        t[0] += 5e-6
+        return t[0]
+
+    sim = SimulatedMassager(zones=4, heaters=2, clock=clock)
+    steps = 0
+    step = sim.physics._step
+
+    def counted(dt: float) -> None:
+        nonlocal steps
+        steps += 1
+        step(dt)
+
+    sim.physics._step = counted  # type: ignore[method-assign]
+    orders = Orders(zones=4, heaters=2, pump=1.0)
+    orders.inlet_open[:] = [True] * 4
+    orders.exhaust_open[:] = [False] * 4
+    for k in range(1, 51):
+        t[0] = 100.0 + 0.02 * k
+        sim.hardware.read()
+        sim.hardware.apply(orders)
+        assert t[0] - (100.0 + 0.02 * k) < SYNC_RESOLUTION_S  # the whole tick within the window
+    assert steps == 50  # one step per 20 ms tick, not one per part
+    # and no time was lost: the sleeves filled as a second of virtual time fills them
+    ref = Physics(zones=4, heaters=2, config=SimConfig())
+    for z in ref.zones:
+        z.inlet_open, z.exhaust_open = True, False
+    ref.pump_duty = 1.0
+    ref.advance_to(1.0)
+    filled = [z.pressure for z in sim.physics.zones]
+    assert filled == pytest.approx([z.pressure for z in ref.zones], rel=0.05)
+    assert min(filled) > 0.1
 
 
 @pytest.mark.parametrize(
