@@ -9,10 +9,11 @@ supervisor has checked them.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Mapping  # at run time: see device/hal/hardware.py
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -31,9 +32,6 @@ from device.settings import (
     Mode,
     SessionSettings,
 )
-
-if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
 
 
 class Status(StrEnum):

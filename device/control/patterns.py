@@ -7,6 +7,7 @@ takes effect on the next inflation.
 
 from __future__ import annotations
 
+from collections.abc import Callable  # at run time: see device/hal/hardware.py
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING
@@ -14,8 +15,6 @@ from typing import TYPE_CHECKING
 from device.settings import Mode
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     from device.settings import DeviceSettings, PatternTimings
 
 

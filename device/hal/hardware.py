@@ -2,21 +2,21 @@
 
 from __future__ import annotations
 
+# Imported at run time, not only for type checking: mypyc-compiled dataclasses read their
+# annotations when the module loads.
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, NamedTuple
+from typing import NamedTuple
 
-if TYPE_CHECKING:
-    from collections.abc import Sequence
-
-    from device.hal.protocols import (
-        Heater,
-        PressureSensor,
-        Pump,
-        Switch,
-        TemperatureSensor,
-        Valve,
-        VibrationMotor,
-    )
+from device.hal.protocols import (
+    Heater,
+    PressureSensor,
+    Pump,
+    Switch,
+    TemperatureSensor,
+    Valve,
+    VibrationMotor,
+)
 
 
 class Sample(NamedTuple):

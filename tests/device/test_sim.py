@@ -9,7 +9,8 @@ from device.backends.sim import (
     SimFault,
     SimulatedMassager,
 )
-from device.backends.sim.physics import Physics, SimConfig
+from device.backends.sim.config import SimConfig
+from device.backends.sim.physics import Physics
 from device.hal import Orders
 from device.runner import VirtualClock
 

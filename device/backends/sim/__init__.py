@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from device.backends.sim.config import SimConfig
 from device.backends.sim.faults import FaultInjection, FaultSpecError, SimFault
-from device.backends.sim.physics import Physics, SimConfig
+from device.backends.sim.physics import Physics
 from device.hal import Hardware, Sample
 
 if TYPE_CHECKING:
