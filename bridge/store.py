@@ -2,9 +2,10 @@
 
 One JSON file in the state directory, replaced atomically (temporary file, fsync, rename, fsync of
 the directory): a crash or a power cut leaves the old file or the new one, never a torn one.
-Writes happen in a thread of their own, newest first, so the control tick never waits for the
-SD card. A file that cannot be read anyway (edited by hand, a disk error) is moved aside and the
-device starts from defaults, saying so in the log: it never refuses to start over its memory.
+Writes happen in the process's one writer thread, the newest memory only, so the control tick
+never waits for the SD card. A file that cannot be read anyway (edited by hand, a disk error) is
+moved aside and the device starts from defaults, saying so in the log: it never refuses to start
+over its memory.
 """
 
 from __future__ import annotations
