@@ -84,6 +84,29 @@ def tls_parameters(mq: MqttSettings) -> aiomqtt.TLSParameters | None:
     )
 
 
+def short_client(
+    mq: MqttSettings, host: str, port: int, *, identifier: str | None = None
+) -> aiomqtt.Client:
+    """A client for the command line's short jobs (ctl, watch, health, remove).
+
+    It connects as the agent does, with the configured protocol, credentials and TLS, and
+    without Nagle's delay; it leaves no will and keeps no session.
+    """
+    username, password = mq.credentials()
+    v5 = mq.protocol == "5"
+    return aiomqtt.Client(
+        hostname=host,
+        port=port,
+        identifier=identifier,
+        username=username,
+        password=password,
+        tls_params=tls_parameters(mq),
+        tls_insecure=mq.tls.insecure if mq.tls else None,
+        protocol=aiomqtt.ProtocolVersion.V5 if v5 else aiomqtt.ProtocolVersion.V311,
+        socket_options=NO_DELAY,
+    )
+
+
 COMMANDS_PER_S = 20.0
 """Commands acted on per second, on average (a person or Home Assistant sends a few)."""
 COMMAND_BURST = 40.0
@@ -507,17 +530,9 @@ async def remove_retained(settings: AgentSettings, info: DeviceInfo, host: str, 
     """Clear every retained message the device owns; returns how many topics were cleared."""
     from bridge.discovery import owned_retained_topics
 
-    mq = settings.mqtt
-    username, password = mq.credentials()
     topics = owned_retained_topics(info)
-    async with aiomqtt.Client(
-        hostname=host,
-        port=port,
-        username=username,
-        password=password,
-        identifier=f"legwave-remove-{info.device_id}",
-        socket_options=NO_DELAY,
-    ) as client:
+    identifier = f"legwave-remove-{info.device_id}"
+    async with short_client(settings.mqtt, host, port, identifier=identifier) as client:
         for topic in topics:
             await client.publish(topic, b"", qos=1, retain=True)
     return len(topics)

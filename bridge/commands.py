@@ -13,7 +13,7 @@ import aiomqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from bridge.agent import NO_DELAY, remove_retained
+from bridge.agent import remove_retained, short_client
 from bridge.broker import BrokerUnavailableError
 from bridge.codec import STALE_AFTER_S, Topics
 from bridge.config import resolve_device_id
@@ -92,11 +92,9 @@ def _watch(args: argparse.Namespace, settings: AgentSettings) -> int:
 
     async def run() -> int:
         if not args.once:
-            return await watch(
-                host, port, base, once=False, credentials=settings.mqtt.credentials()
-            )
+            return await watch(settings.mqtt, host, port, base, once=False)
         async with asyncio.timeout(args.timeout):
-            return await watch(host, port, base, once=True, credentials=settings.mqtt.credentials())
+            return await watch(settings.mqtt, host, port, base, once=True)
 
     try:
         return asyncio.run(run())
@@ -114,9 +112,8 @@ async def _health(args: argparse.Namespace, settings: AgentSettings) -> int:
     """0 when the retained availability is `online`, 1 when not, 3 when the broker is away."""
     host, port = broker_address(settings)
     topic = Topics(device_info(settings).base_topic).availability
-    username, password = settings.mqtt.credentials()
     try:
-        async with aiomqtt.Client(host, port, username=username, password=password) as client:
+        async with short_client(settings.mqtt, host, port) as client:
             await client.subscribe(topic, qos=1)
             async with asyncio.timeout(args.timeout):
                 async for message in client.messages:
@@ -149,17 +146,9 @@ async def _ctl(args: argparse.Namespace, settings: AgentSettings) -> int:
     if v5:  # the broker drops the command if it cannot deliver it within the stale limit
         expiry = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
         expiry.MessageExpiryInterval = int(STALE_AFTER_S)
-    username, password = settings.mqtt.credentials()
+    identifier = f"legwave-ctl-{transaction}"
     try:
-        async with aiomqtt.Client(
-            hostname=host,
-            port=port,
-            identifier=f"legwave-ctl-{transaction}",
-            socket_options=NO_DELAY,
-            protocol=aiomqtt.ProtocolVersion.V5 if v5 else aiomqtt.ProtocolVersion.V311,
-            username=username,
-            password=password,
-        ) as client:
+        async with short_client(settings.mqtt, host, port, identifier=identifier) as client:
             await client.subscribe(topics.response, qos=1)
             await client.publish(topics.set, json.dumps(body).encode(), qos=1, properties=expiry)
             async with asyncio.timeout(args.timeout):

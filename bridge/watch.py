@@ -6,12 +6,13 @@ import json
 import sys
 import time
 from collections import deque
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import aiomqtt
-
-from bridge.agent import NO_DELAY
+from bridge.agent import short_client
 from bridge.codec import Topics
+
+if TYPE_CHECKING:
+    from bridge.config import MqttSettings
 
 BAR = 30
 _CLEAR = "\x1b[H\x1b[2J"
@@ -70,20 +71,23 @@ def render(
     return "\n".join(lines)
 
 
-async def watch(
-    host: str, port: int, base: str, *, once: bool, credentials: tuple[str | None, str | None]
-) -> int:
-    """Follow the device on `base` until Ctrl-C (or one frame with `once`)."""
+async def watch(mq: MqttSettings, host: str, port: int, base: str, *, once: bool) -> int:
+    """Follow the device on `base` until Ctrl-C (or one frame with `once`).
+
+    Args:
+        mq: the broker settings (credentials, TLS, protocol).
+        host: broker host.
+        port: broker port.
+        base: the device's base topic.
+        once: print one frame, then return.
+    """
     topics = Topics(base)
     state: dict[str, Any] | None = None
     telemetry: dict[str, Any] | None = None
     online: bool | None = None
     events: deque[str] = deque(maxlen=5)
     last_draw = 0.0
-    username, password = credentials
-    async with aiomqtt.Client(
-        host, port, username=username, password=password, socket_options=NO_DELAY
-    ) as client:
+    async with short_client(mq, host, port) as client:
         for topic in (topics.state, topics.telemetry, topics.event, topics.availability):
             await client.subscribe(topic, qos=1)
         async for message in client.messages:

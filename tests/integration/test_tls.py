@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import json
+import os
 import shutil
 import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from bridge.broker import Mosquitto
+from bridge.cli import main
 from bridge.config import AgentSettings, load_settings
 from tests.integration.conftest import running_agent
 
@@ -155,3 +160,48 @@ def test_a_broker_that_wants_client_certificates(tmp_path: Path) -> None:
         assert asyncio.run(_connects(mutual)) is True
     finally:
         broker.stop()
+
+
+def test_the_command_line_speaks_tls_as_the_agent_does(
+    tls_broker: tuple[Mosquitto, Path, Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # A broker that only speaks TLS: ctl, watch, health and remove must use the configured CA,
+    # as `legwave run` does, or a user with such a broker could not drive the device at all.
+    broker, ca, _ = tls_broker
+    env = {
+        "LEGWAVE_DEVICE_ID": "tlsdev",
+        "LEGWAVE_STATE_DIR": str(tmp_path / "state"),
+        "LEGWAVE_MQTT__HOST": "127.0.0.1",
+        "LEGWAVE_MQTT__PORT": str(broker.port),
+        "LEGWAVE_MQTT__TLS__CA_FILE": str(ca),
+    }
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    with (tmp_path / "agent.log").open("wb") as log:
+        agent = subprocess.Popen(
+            [sys.executable, "-m", "bridge.cli", "run"], env={**os.environ, **env}, stderr=log
+        )
+    try:
+        deadline = time.monotonic() + 20
+        while main(["health", "--timeout", "0.5"]) != 0:
+            assert agent.poll() is None, (tmp_path / "agent.log").read_text()
+            assert time.monotonic() < deadline, "never online over TLS"
+            time.sleep(0.2)
+        assert capsys.readouterr().out.strip().endswith("online")
+        assert main(["ctl", "start", "--preset", "first_use"]) == 0
+        assert json.loads(capsys.readouterr().out)["state"]["status"] == "fit_check"
+        assert main(["watch", "--once"]) == 0
+        assert capsys.readouterr().out.startswith("legwave · ")
+        assert main(["ctl", "stop"]) == 0
+        assert json.loads(capsys.readouterr().out)["state"]["status"] == "venting"
+    finally:
+        agent.terminate()
+        agent.wait(timeout=10)
+    assert main(["remove"]) == 0
+    assert "cleared" in capsys.readouterr().out
+    # and with the wrong CA the same command line is refused, not let through in clear
+    monkeypatch.setenv("LEGWAVE_MQTT__TLS__CA_FILE", str(tls_broker[2]))
+    assert main(["health", "--timeout", "1"]) == 3
