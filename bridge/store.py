@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 import time
 from datetime import UTC, datetime
@@ -134,6 +135,11 @@ class _Writer:
     """
 
     def __init__(self) -> None:
+        self._reset()
+        # A forked child has none of its parent's threads: it starts a writer of its own.
+        os.register_at_fork(after_in_child=self._reset)
+
+    def _reset(self) -> None:
         self._lock = threading.Condition()
         self._pending: dict[Store, Memory] = {}  # a newer memory replaces one not yet written
         self._writing: Store | None = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 import signal
 import subprocess
@@ -106,6 +107,21 @@ def test_every_store_of_a_process_shares_one_writer_thread(tmp_path: Path) -> No
     assert len(writers) == 1
     for i in range(20):
         assert Store(tmp_path / f"device{i}").load().sessions_completed == 200 + i
+
+
+def test_a_forked_child_gets_a_writer_of_its_own(tmp_path: Path) -> None:
+    parent = Store(tmp_path / "parent")
+    parent.save_soon(Memory(sessions_completed=1))
+    parent.close()  # the parent's writer thread is running now; a child does not inherit it
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child reports through its exit code
+        child = Store(tmp_path / "child")
+        child.save_soon(Memory(sessions_completed=2))
+        child.close()
+        os._exit(0 if child.writes == 1 else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert Store(tmp_path / "child").load().sessions_completed == 2
 
 
 def test_a_failed_write_is_counted_and_the_writer_goes_on(tmp_path: Path) -> None:
