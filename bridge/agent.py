@@ -87,7 +87,7 @@ def tls_parameters(mq: MqttSettings) -> aiomqtt.TLSParameters | None:
 def short_client(
     mq: MqttSettings, host: str, port: int, *, identifier: str | None = None
 ) -> aiomqtt.Client:
-    """A client for the command line's short jobs (ctl, watch, health, remove).
+    """A client for the command line's short jobs (ctl, watch, health, remove, doctor).
 
     It connects as the agent does, with the configured protocol, credentials and TLS, and
     without Nagle's delay; it leaves no will and keeps no session.
@@ -227,7 +227,7 @@ class Agent:
             self.store.save_soon(Memory.of(m))
 
     def close(self) -> None:
-        """Write the memory one last time and stop its writer."""
+        """Hand the memory to the writer one last time and wait until it is on disk."""
         if self.store is not None:
             self.remember(time.monotonic(), force=True)
             self.store.close()

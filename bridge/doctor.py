@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import aiomqtt
 
-from bridge.agent import NO_DELAY, tls_parameters
+from bridge.agent import short_client
 from bridge.config import AgentSettings
 from device.backends.pi.board import HardwareUnavailableError, is_pi5_family, is_raspberry_pi
 from device.backends.pi.config import Ads1115Pressure, Ds18b20Temperature, NtcTemperature
@@ -389,18 +389,8 @@ class Doctor:
 
 async def _connect(settings: AgentSettings) -> None:
     mqtt = settings.mqtt
-    username, password = mqtt.credentials()
-    client = aiomqtt.Client(
-        mqtt.host or "127.0.0.1",
-        mqtt.port,
-        username=username,
-        password=password,
-        tls_params=tls_parameters(mqtt),
-        tls_insecure=mqtt.tls.insecure if mqtt.tls else None,
-        identifier=f"legwave-doctor-{os.getpid()}",
-        timeout=5,
-        socket_options=NO_DELAY,
-    )
+    host = mqtt.host or "127.0.0.1"
+    client = short_client(mqtt, host, mqtt.port, identifier=f"legwave-doctor-{os.getpid()}")
     async with asyncio.timeout(mqtt.connect_timeout_s):
         async with client:
             pass

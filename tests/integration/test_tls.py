@@ -205,3 +205,20 @@ def test_the_command_line_speaks_tls_as_the_agent_does(
     # and with the wrong CA the same command line is refused, not let through in clear
     monkeypatch.setenv("LEGWAVE_MQTT__TLS__CA_FILE", str(tls_broker[2]))
     assert main(["health", "--timeout", "1"]) == 3
+    gc.collect()  # close the refused handshake's socket here, where its warning is expected
+
+
+def test_doctor_checks_the_broker_over_tls(
+    tls_broker: tuple[Mosquitto, Path, Path], tmp_path: Path
+) -> None:
+    from bridge.doctor import Doctor
+    from tests.bridge.test_doctor import by_name, host
+
+    broker, ca, stranger = tls_broker
+    right = Doctor(tls_settings(broker, tmp_path, ca), backend="gpiozero", host=host(tmp_path))
+    assert by_name(right.run(), "broker").verdict == "OK"
+    wrong = Doctor(
+        tls_settings(broker, tmp_path, stranger), backend="gpiozero", host=host(tmp_path)
+    )
+    assert by_name(wrong.run(), "broker").verdict == "FAIL"
+    gc.collect()  # close the refused handshake's socket here, where its warning is expected
