@@ -169,6 +169,8 @@ class Massager:
         self._events: list[Event] = []
         self._last: float | None = None
         self._since = 0.0  # when the current status began
+        self._session_began = 0.0  # when the current session was started
+        self._fit_vented = False  # the fit check begins with the sleeves vented
         self._cycles_before = 0
         self._pattern_mode: Mode | None = None
 
@@ -282,7 +284,9 @@ class Massager:
                     return False, "already running"
                 self._set_status(Status.RUNNING, now)
                 if self.pattern is not None:
-                    self.pattern.start(now)  # the sleeves were vented: begin a fresh cycle
+                    # A fresh cycle, once the sleeves are down (a quick pause and resume would
+                    # otherwise add the new cycle to a compression not yet vented).
+                    self.pattern.start(now, vent_first=True)
                 return True, "resumed"
             case Action.CLEAR_FAULT:
                 return self._clear_fault(now)
@@ -295,6 +299,10 @@ class Massager:
         )
         self.pattern = None
         self._cycles_before = 0
+        self._session_began = now
+        # A double tap (stop, then start at once) finds the sleeves still full: the fit check
+        # vents them first, so it never measures, or trips on, the last session's air.
+        self._fit_vented = False
         self._set_status(Status.FIT_CHECK, now)
         self._emit(
             "session_started",
@@ -383,6 +391,15 @@ class Massager:
             if max(pressures) < dev.limits.vent_below_mmhg:
                 self._set_status(Status.IDLE, now)
             return list(vented)
+        if status in ACTIVE and now - self._session_began >= dev.limits.max_session_min * 60.0:
+            # Pauses add up: the session's wall time is bounded too, whatever its running time.
+            self._end(now, "time_limit")
+            return list(vented)
+        if status is Status.FIT_CHECK and not self._fit_vented:
+            if max(pressures) >= dev.limits.vent_below_mmhg:
+                return list(vented)
+            self._fit_vented = True
+            self._since = now  # the fit check's time starts with empty sleeves
         if status is Status.FIT_CHECK:
             if pressures[0] >= dev.fit_check_mmhg - dev.regulator.reached_tolerance_mmhg:
                 self._set_status(Status.RUNNING, now)
@@ -414,7 +431,7 @@ class Massager:
             ):
                 self._cycles_before += pattern.cycles
                 pattern = self.pattern = self._make_pattern()
-                pattern.start(now)
+                pattern.start(now, vent_first=True)
             return list(pattern.step(now, pressures))
         if status is Status.PAUSED and now - self._since > dev.limits.max_pause_min * 60.0:
             self._end(now, "stopped")
@@ -425,6 +442,7 @@ class Massager:
             self.settings.mode,
             device=self.device,
             setpoints=self._current_setpoints,
+            cap=lambda: setpoint_cap_mmhg(self.device, self.settings),
             rest_s=self.settings.rest_s,
         )
         self._pattern_mode = self.settings.mode
@@ -488,9 +506,11 @@ class Massager:
 
     @property
     def phase(self) -> Phase | None:
-        """The pattern's phase while running, else None."""
+        """The pattern's phase while running (venting, too, before a fit check), else None."""
         if self.status is Status.RUNNING and self.pattern is not None:
             return self.pattern.phase
+        if self.status is Status.FIT_CHECK and not self._fit_vented:
+            return Phase.VENTING
         return None
 
     def remaining_s(self) -> float:

@@ -2,7 +2,9 @@
 
 A pattern gives, every tick, a target pressure per zone (None: vent that zone) and its phase.
 Set-points are taken from `setpoints()` when a zone starts inflating, so an intensity change
-takes effect on the next inflation.
+takes effect on the next inflation. The set-point limit (`cap()`) applies at every tick: a posture
+change to seated lowers a zone's target at once, and the pattern judges "reached" against the
+same capped target the supervisor enforces, so a lowered limit can never stall it in a phase.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ class PatternContext:
     setpoints: Callable[[], list[float]]
     tolerance: float
     vent_below: float
+    cap: Callable[[], float] = lambda: float("inf")
 
 
 class Pattern:
@@ -44,20 +47,45 @@ class Pattern:
         zones = ctx.zones
         self.zones = zones
         self.setpoints = ctx.setpoints
+        self.cap = ctx.cap
         self.tolerance = ctx.tolerance
         self.vent_below = ctx.vent_below
         self.targets: list[float | None] = [None] * zones
         self.phase = Phase.RESTING
         self.cycles = 0
         self._until = 0.0
+        self._vent_first = False
 
-    def start(self, now: float) -> None:
-        """Begin the first cycle at `now` (also after a resume)."""
+    def start(self, now: float, *, vent_first: bool = False) -> None:
+        """Begin the first cycle at `now`.
+
+        Args:
+            now: the current time.
+            vent_first: vent every zone before the cycle begins (after a resume or a mode
+                change): air left from before would otherwise lengthen the first compression.
+        """
         self.targets = [None] * self.zones
-        self._begin(now)
+        self._vent_first = vent_first
+        if vent_first:
+            self.phase = Phase.VENTING
+        else:
+            self._begin(now)
 
     def step(self, now: float, pressures: list[float]) -> list[float | None]:
-        """Advance to `now` and return the targets for this tick."""
+        """Advance to `now` and return the targets for this tick, none above the limit."""
+        if self._vent_first:
+            if any(p >= self.vent_below for p in pressures):
+                return self.targets
+            self._vent_first = False
+            self._begin(now)
+        cap = self.cap()
+        targets = self.targets
+        for i, t in enumerate(targets):
+            if t is not None and t > cap:
+                targets[i] = cap
+        return self._advance(now, pressures)
+
+    def _advance(self, now: float, pressures: list[float]) -> list[float | None]:
         raise NotImplementedError
 
     def _begin(self, now: float) -> None:
@@ -118,8 +146,7 @@ class Sequential(Pattern):
             self._started = 1
         self._ready_at = None
 
-    def step(self, now: float, pressures: list[float]) -> list[float | None]:
-        """Advance the cycle; see the class docstring."""
+    def _advance(self, now: float, pressures: list[float]) -> list[float | None]:
         if self.phase is Phase.INFLATING:
             self._inflate(now, pressures)
         elif self.phase is Phase.HOLDING and now >= self._until:
@@ -174,8 +201,7 @@ class Knead(Pattern):
         self.targets = [None] * self.zones
         self.targets[zone] = self.setpoints()[zone]
 
-    def step(self, now: float, pressures: list[float]) -> list[float | None]:
-        """Advance the walk."""
+    def _advance(self, now: float, pressures: list[float]) -> list[float | None]:
         zone = self._walk[self._step]
         if self.phase is Phase.INFLATING and self._reached(zone, pressures):
             self.phase = Phase.HOLDING
@@ -222,8 +248,7 @@ class Gentle(Pattern):
         for rank, zone in enumerate(self.squeeze_zones):
             self.targets[zone] = min(sp[rank], self.max_mmhg)
 
-    def step(self, now: float, pressures: list[float]) -> list[float | None]:
-        """Advance the squeeze."""
+    def _advance(self, now: float, pressures: list[float]) -> list[float | None]:
         if self.phase is Phase.INFLATING and all(
             self._reached(z, pressures) for z in self.squeeze_zones
         ):
@@ -255,6 +280,7 @@ def make_pattern(
     *,
     device: DeviceSettings,
     setpoints: Callable[[], list[float]],
+    cap: Callable[[], float] = lambda: float("inf"),
     rest_s: float | None = None,
 ) -> Pattern:
     """Build the pattern for `mode` with the device's timings.
@@ -263,12 +289,14 @@ def make_pattern(
         mode: which pattern.
         device: zones, timings and regulator tolerance.
         setpoints: called when a zone starts inflating.
+        cap: the set-point limit now (posture, configuration), applied at every tick.
         rest_s: a preset's rest between cycles instead of the pattern's default.
     """
     t: PatternTimings = device.timings
     ctx = PatternContext(
         zones=len(device.zones),
         setpoints=setpoints,
+        cap=cap,
         tolerance=device.regulator.reached_tolerance_mmhg,
         vent_below=device.limits.vent_below_mmhg,
     )

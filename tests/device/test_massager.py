@@ -9,7 +9,7 @@ import pytest
 
 from device.control.massager import Action, CommandRejectedError, Status
 from device.control.patterns import Phase
-from device.settings import Heat, Mode, SessionSettings, Vibration
+from device.settings import DeviceSettings, Heat, Limits, Mode, SessionSettings, Vibration
 from tests.device.rig import Rig
 
 SHORT = SessionSettings(duration_min=5)
@@ -257,3 +257,49 @@ def test_snapshot_readings_are_tenths_and_never_negative_zero() -> None:
         assert round(v, 1) == v, v
         assert math.copysign(1.0, v) == 1.0 or v < 0, "negative zero"
         assert json.dumps(v) != "-0.0"
+
+
+def test_stop_then_start_at_once_vents_before_the_fit_check_and_raises_no_fault() -> None:
+    """A double tap on the switch: the new session waits for the sleeves, never faults."""
+    rig = Rig(SessionSettings(duration_min=15, intensity=5))
+    rig.start()
+    rig.run(150.0)
+    assert rig.run_until(lambda: max(rig.pressures) > 50.0, 60.0)
+    rig.send(Action.STOP)
+    rig.tick()
+    rig.send(Action.START)
+    assert rig.status is Status.FIT_CHECK
+    rig.tick()
+    assert rig.massager.phase is Phase.VENTING  # says what it waits for
+    assert rig.orders.pump == 0.0 and all(rig.orders.exhaust_open)
+    assert rig.run_until(lambda: rig.status is Status.RUNNING, 30.0), rig.events
+    assert not [e for e in rig.events if e.startswith("fault:")], rig.events
+    assert rig.massager.fault is None
+    assert rig.events == ["session_started", "session_stopped", "session_started"]
+
+
+def test_pauses_adding_up_past_the_session_limit_end_it_with_a_reason_and_an_event() -> None:
+    # tightened limits (a configuration may only lower them) keep the simulated time short
+    limits = Limits(max_session_min=20, max_pause_min=6)
+    rig = Rig(SessionSettings(duration_min=15), device=DeviceSettings(limits=limits))
+    rig.start()
+    began = rig.massager.history[-1].started_at if rig.massager.history else None
+    session = rig.massager.session
+    assert began is None and session is not None
+    # long pauses, each within the pause limit: running time stays far below the 15 min
+    # chosen, while the wall time passes the session limit
+    while rig.status in (Status.RUNNING, Status.PAUSED):
+        rig.run(30.0)
+        if rig.status is Status.RUNNING:
+            rig.send(Action.PAUSE)
+        rig.run(limits.max_pause_min * 60.0 - 10.0)
+        if rig.status is Status.PAUSED:
+            rig.send(Action.RESUME)
+    record = rig.massager.history[-1]
+    assert record is session and record.end_reason == "time_limit"
+    assert rig.events[-1] == "session_stopped"
+    assert rig.status in (Status.VENTING, Status.IDLE)
+    assert record.ended_at is not None
+    wall_s = (record.ended_at - record.started_at).total_seconds()
+    assert wall_s == pytest.approx(limits.max_session_min * 60.0, abs=0.05)
+    assert record.running_s < 5 * 60.0
