@@ -13,11 +13,12 @@ import asyncio
 import contextlib
 import logging
 import random
+import secrets
 import socket
 import ssl
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import aiomqtt
 import paho.mqtt.client as paho
@@ -25,21 +26,26 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from bridge.codec import (
+    MAX_PAYLOAD_BYTES,
     CommandError,
     ParsedCommand,
     Topics,
     parse_command,
     response_payload,
+    response_topic_problem,
     to_json,
 )
 from bridge.discovery import DeviceInfo, discovery_messages
+from bridge.inbox import inbox_for
 from bridge.outbox import Message, Outbox
 from bridge.ratelimit import LogLimiter, TokenBucket
 from bridge.store import Memory, Store
 from device import __version__
-from device.control.massager import ACTIVE, Action, CommandRejectedError
+from device.control.massager import ACTIVE, Action, Command, CommandRejectedError
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
     from bridge.config import AgentSettings, MqttSettings
     from device.runner import Runner
 
@@ -49,9 +55,17 @@ _ANNOUNCE_JITTER_S = (0.5, 5.0)
 # paho leaves Nagle's algorithm on: a small publish then waits for the peer's delayed ACK, ~40 ms
 # per hop on loopback. Every client of ours turns it off (brokers need `set_tcp_nodelay true`).
 NO_DELAY = ((socket.IPPROTO_TCP, socket.TCP_NODELAY, 1),)
+RECEIVE_BUFFER_BYTES = 32 * 1024
+SMALL_RECEIVE_BUFFER = (socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER_BYTES)
 _SUBSCRIBE_TIMEOUT_S = 10.0
 _DISCONNECT_TIMEOUT_S = 3.0
 _SENDER_POLL_S = 1.0
+MAX_PACKET_BYTES = 16 * 1024
+"""The largest packet the agent accepts (MQTT 5 maximum packet size): the broker drops a larger
+one instead of sending it. A command is at most 4 KiB; the margin lets a somewhat larger one still
+get its clear `too_large` answer."""
+SHORT_CLIENT_MAX_PACKET_BYTES = 256 * 1024
+"""The same for the command line's clients, which read state and discovery (about 10 KiB)."""
 
 
 @dataclass(slots=True)
@@ -65,6 +79,25 @@ class Stats:
     announces: int = 0
     wills_contradicted: int = 0
     rate_limited: int = 0
+    urgent: int = 0
+    unanswered: int = 0
+    too_large: int = 0
+    bad_response_topics: int = 0
+    unsendable: int = 0
+    connection_errors: int = 0
+    takeovers: int = 0
+
+
+class DuplicateAgentError(RuntimeError):
+    """Another agent already serves this device id on this broker."""
+
+
+class Reply(NamedTuple):
+    """Where a command's answer goes."""
+
+    topic: str
+    correlation: bytes | None
+    power_line: bool = False
 
 
 def backoff_delay(attempt: int, *, cap: float, rng: random.Random) -> float:
@@ -103,8 +136,29 @@ def short_client(
         tls_params=tls_parameters(mq),
         tls_insecure=mq.tls.insecure if mq.tls else None,
         protocol=aiomqtt.ProtocolVersion.V5 if v5 else aiomqtt.ProtocolVersion.V311,
+        properties=connect_properties(SHORT_CLIENT_MAX_PACKET_BYTES) if v5 else None,
         socket_options=NO_DELAY,
     )
+
+
+def connect_properties(max_packet_bytes: int) -> Properties:
+    """MQTT 5 CONNECT properties: the broker must not send a packet larger than this.
+
+    A broker without its own limit would otherwise forward a 100 MB publish, which paho reads
+    whole into memory before anyone can look at its size.
+    """
+    props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+    props.MaximumPacketSize = max_packet_bytes
+    return props
+
+
+def may_be_urgent(payload: bytes) -> bool:
+    """A cheap first look: could this payload be a `stop` or a `vent` (or power `OFF`)?
+
+    Only payloads that pass are parsed before the rate limit, so a flood costs a substring
+    search per message; whatever passes is parsed properly, and decided by what it really is.
+    """
+    return b"stop" in payload or b"vent" in payload or b"OFF" in payload
 
 
 COMMANDS_PER_S = 20.0
@@ -112,6 +166,17 @@ COMMANDS_PER_S = 20.0
 COMMAND_BURST = 40.0
 """How many may come at once (a script setting several entities in a row)."""
 URGENT = frozenset({Action.STOP, Action.VENT})
+"""Always acted on, at once, whatever the flood; only their answers are limited."""
+SESSION_TAKEN_OVER = 0x8E
+"""MQTT 5 reason code: the broker closed the connection for a newer one with its client id."""
+TAKEOVER_WINDOW_S = 600.0
+INSTANCE_BYTES = 8
+INSTANCE_PROPERTY = "legwave-instance"
+"""MQTT 5 user property on `online`: which running agent said it."""
+STARTED_PROPERTY = "legwave-started"
+"""MQTT 5 user property on `online`: when that agent started (Unix seconds); the elder stays."""
+CONTRADICT_EVERY_S = 1.0
+"""At most one `online` a second in answer to `offline` on the availability topic."""
 MEMORY_EVERY_S = 30.0
 """How often a running session's progress is written (it is written at once on every change)."""
 
@@ -143,9 +208,17 @@ class Agent:
         self._memory_key: tuple[Any, ...] | None = None
         self._memory_at = -1e9
         self._gate = TokenBucket(rate=COMMANDS_PER_S, burst=COMMAND_BURST)
+        # the power line has a budget of its own: a flood on `…/set` cannot keep the switch off
+        self._power_gate = TokenBucket(rate=COMMANDS_PER_S, burst=COMMAND_BURST)
+        # stop and vent answer from a budget of their own: a flood of them is applied in full
+        # but answered like any other, and a flood of anything else never eats their answers
+        self._urgent_answers = TokenBucket(rate=COMMANDS_PER_S, burst=COMMAND_BURST)
         self._log = LogLimiter(log)
         self._last_limit_reply = -1e9
         self._limited_since_reply = 0
+        self._state_wanted = False
+        self._online_said_at = -1e9
+        self._say_online_at: float | None = None
         self.runner = runner
         self.massager = runner.massager
         self.host = host
@@ -162,6 +235,9 @@ class Agent:
         )
         self.topics = Topics(base)
         self.outbox = Outbox()
+        # answers to the power line go out on its own connection: a flood that jams the main
+        # connection must not keep `legwave ctl stop` from hearing that the stop was applied
+        self.power_outbox = Outbox()
         self.stats = Stats()
         self.connected = asyncio.Event()
         self._rng = random.Random()  # noqa: S311 - backoff jitter, not secrets
@@ -170,6 +246,12 @@ class Agent:
         self._last_state_at = -1e9
         self._last_telemetry_at = -1e9
         self._announce_task: asyncio.Task[None] | None = None
+        self.instance = secrets.token_hex(INSTANCE_BYTES)
+        self.started_at = time.time()
+        self.duplicate: str | None = None
+        self._stop_now = asyncio.Event()
+        self.power_line_connected = asyncio.Event()
+        self._takeovers: list[float] = []
 
     # -- the control-loop side (never waits) ------------------------------------------------
     def after_tick(self, now: float) -> None:
@@ -181,9 +263,12 @@ class Agent:
         s = m.settings
         key = (m.status, m.phase, s, m.session.id if m.session else None, m.fault)
         interval = self.settings.state_interval_s if m.status in ACTIVE else 3600.0
-        if key != self._last_key or now - self._last_state_at >= interval:
+        if key != self._last_key or now - self._last_state_at >= interval or self._state_wanted:
             self._last_key = key
+            self._state_wanted = False
             self.publish_state(now)
+        if self._say_online_at is not None and now >= self._say_online_at:
+            self._say_online(now)
         hz = self.settings.telemetry_hz
         if hz > 0 and m.status in ACTIVE and now - self._last_telemetry_at >= 1.0 / hz:
             self._last_telemetry_at = now
@@ -245,49 +330,234 @@ class Agent:
         payload = to_json(self.state(now))
         self.outbox.put_latest(Message(self.topics.state, payload, retain=True, coalesce=True))
 
-    # -- commands ---------------------------------------------------------------------------
-    def handle_command(
-        self,
-        payload: bytes,
-        *,
-        retained: bool,
-        response_to: bytes | None = None,
-        response_topic: str | None = None,
-    ) -> None:
-        """Parse, apply and answer one `…/set` message."""
-        if retained:
+    # -- what comes in (handled as it is read; never waits, never raises) --------------------
+    def receive(self, message: aiomqtt.Message) -> None:
+        """Handle one incoming message the moment it is read from the socket."""
+        topics = self.topics
+        topic = message.topic.value
+        payload = message.payload if isinstance(message.payload, bytes) else b""
+        if topic == topics.set:
+            self._on_command(message, payload)
+        elif topic == topics.get:
+            self._state_wanted = True  # the next tick publishes it: a flood costs one snapshot
+        elif topic == self.settings.homeassistant.status_topic:
+            if payload.strip() == b"online":
+                self._home_assistant_online()
+        elif topic == topics.power:
+            self._on_power(message, payload)
+        elif topic == topics.availability and not message.retain:
+            # (the retained value sent on subscribe predates the `online` we announce)
+            if payload == b"offline":
+                self._contradicted(time.monotonic())
+            elif payload == b"online":
+                self._online_seen(message)
+
+    def _on_command(self, message: aiomqtt.Message, payload: bytes) -> None:
+        now = time.monotonic()
+        if message.retain:
             # A retained command is old by definition: never act on it (it would fire on every
             # reconnect). Home Assistant never retains commands unless told to.
             self.stats.ignored_retained += 1
-            log.warning(
-                "ignored a retained message on %s (%d bytes)", self.topics.set, len(payload)
+            self._log.warning(
+                "retained",
+                now,
+                "ignored a retained message on %s (%d bytes)",
+                self.topics.set,
+                len(payload),
             )
             return
         self.stats.commands += 1
+        reply = self._reply_address(message, now)
+        parsed: ParsedCommand | CommandError | None = None
+        if len(payload) > MAX_PAYLOAD_BYTES:
+            # refused unread: never parsed, never urgent
+            self.stats.too_large += 1
+            parsed = CommandError(
+                "too_large", f"payload is {len(payload)} bytes; the limit is {MAX_PAYLOAD_BYTES}"
+            )
+        elif may_be_urgent(payload):
+            parsed = parse_command(payload, now=time.time())
+            if isinstance(parsed, ParsedCommand) and parsed.command.action in URGENT:
+                self._urgent(parsed, now, reply)
+                return
+        if not self._gate.allow(now):
+            self._flooded(payload, parsed, now, reply)
+            return
+        if parsed is None:
+            parsed = parse_command(payload, now=time.time())
+        self.handle_command(parsed, now=now, reply=reply)
+
+    def _on_power(self, message: aiomqtt.Message, payload: bytes) -> None:
+        """The power line: `ON` starts; anything else stops the session and vents.
+
+        `ON` (or ``{"power": "ON"}``) goes the way of any command on `…/set`, rate limit
+        included. Everything else is a stop (`vent` also vents when idle): there is nothing to
+        validate and nothing to hold back, and a flood of it only keeps the device stopped.
+        """
         now = time.monotonic()
-        parsed = parse_command(payload, now=time.time())
-        topic = response_topic or self.topics.response
-        urgent = isinstance(parsed, ParsedCommand) and parsed.command.action in URGENT
-        if not urgent and not self._gate.allow(now):
-            # A flood: act on nothing more, answer once a second, log once in a while.
-            # `stop` and `vent` are never held back (SPEC §2.6: they always win).
-            self.stats.rate_limited += 1
-            self._limited_since_reply += 1
-            self._log.warning("flood", now, "too many commands on %s: dropping", self.topics.set)
-            if now - self._last_limit_reply >= 1.0:
-                self._last_limit_reply = now
-                dropped, self._limited_since_reply = self._limited_since_reply, 0
-                body = response_payload(
-                    ok=False,
-                    transaction=parsed.transaction,
-                    code="rate_limited",
-                    message=(
-                        f"more than {COMMANDS_PER_S:g} commands a second: {dropped} dropped "
-                        "(stop and vent are always accepted)"
+        if message.retain:
+            self.stats.ignored_retained += 1
+            self._log.warning(
+                "retained_power", now, "ignored a retained message on %s", self.topics.power
+            )
+            return
+        reply = self._reply_address(message, now)
+        if reply is not None:
+            reply = reply._replace(power_line=True)
+        small = len(payload) <= MAX_PAYLOAD_BYTES
+        parsed = parse_command(payload, now=time.time()) if small and b"{" in payload else None
+        wants_on = payload.strip() == b"ON" or (
+            isinstance(parsed, ParsedCommand) and parsed.command.action is Action.START
+        )
+        if wants_on:
+            self.stats.commands += 1
+            if not self._power_gate.allow(now):
+                self._flooded(payload, parsed, now, reply)
+                return
+            start = parsed if isinstance(parsed, ParsedCommand) else None
+            self.handle_command(
+                start or ParsedCommand(Command(action=Action.START)), now=now, reply=reply
+            )
+            return
+        action = Action.VENT if b"vent" in payload[:MAX_PAYLOAD_BYTES] else Action.STOP
+        transaction = parsed.transaction if parsed is not None else None
+        self._urgent(ParsedCommand(Command(action=action), transaction), now, reply)
+
+    def _online_seen(self, message: aiomqtt.Message) -> None:
+        """A live `online` on our availability topic: ours, or another agent's with our id."""
+        props = dict(getattr(message.properties, "UserProperty", None) or ())
+        other = props.get(INSTANCE_PROPERTY)
+        if other is None or other == self.instance:
+            return  # our own (or an MQTT 3.1.1 client's, which cannot tell)
+        try:
+            their_start = float(props.get(STARTED_PROPERTY, "inf"))
+        except ValueError:
+            their_start = float("inf")
+        if (their_start, other) < (self.started_at, self.instance):
+            self.duplicate = (
+                f"another legwave agent already serves device {self.info.device_id} on "
+                f"{self.host}:{self.port} (started {their_start - self.started_at:+.1f} s "
+                "before this one): refusing to run twice with one device id"
+            )
+            log.error("%s", self.duplicate)
+            self._stop_now.set()
+        else:
+            # A newcomer with our id: restate what is true (it overwrote our retained state);
+            # it stops itself when it hears this.
+            self._log.warning(
+                "duplicate",
+                time.monotonic(),
+                "another legwave agent connected with device id %s; it was told this one is "
+                "running",
+                self.info.device_id,
+            )
+            self.announce()
+
+    def _reply_address(self, message: aiomqtt.Message, now: float) -> Reply | None:
+        """Where to answer: the MQTT 5 response topic (if it can take an answer), else ours.
+
+        None: the command asked for an answer where none can go; it is acted on unanswered.
+        """
+        props = message.properties
+        response_topic = getattr(props, "ResponseTopic", None) if props else None
+        correlation = getattr(props, "CorrelationData", None) if props else None
+        if response_topic is None:
+            return Reply(self.topics.response, correlation)
+        problem = response_topic_problem(
+            str(response_topic), own=(self.topics.set, self.topics.get)
+        )
+        if problem is None:
+            return Reply(str(response_topic), correlation)
+        self.stats.bad_response_topics += 1
+        self._log.warning(
+            "response_topic",
+            now,
+            "a command on %s asked for its answer on %r, where none can go (%s): "
+            "acting on it, answering nowhere",
+            self.topics.set,
+            str(response_topic)[:80],
+            problem,
+        )
+        return None
+
+    def _answer(self, reply: Reply | None, body: bytes) -> None:
+        if reply is not None:
+            outbox = self.power_outbox if reply.power_line else self.outbox
+            outbox.put(Message(reply.topic, body, qos=1, response_to=reply.correlation))
+
+    def _urgent(self, parsed: ParsedCommand, now: float, reply: Reply | None) -> None:
+        """`stop` and `vent`: applied whatever the flood; answered and logged within bounds."""
+        self.stats.urgent += 1
+        cmd = parsed.command
+        try:
+            outcome = self.runner.submit(cmd)
+        except CommandRejectedError as exc:  # e.g. a stop carrying an invalid setting
+            self.stats.rejected += 1
+            self._log.warning(f"rejected:{exc.code}", now, "rejected command: %s", exc.message)
+            if self._urgent_answers.allow(now):
+                self._answer(
+                    reply,
+                    response_payload(
+                        ok=False,
+                        transaction=parsed.transaction,
+                        code=exc.code,
+                        message=exc.message,
+                        field=exc.field,
                     ),
                 )
-                self.outbox.put(Message(topic, body, qos=1, response_to=response_to))
             return
+        action = cmd.action.value if cmd.action else ""
+        self._log.info(f"urgent:{action}", now, "command %s: %s", action, outcome.message)
+        self.after_tick(now)  # the state shows it without waiting for the next tick
+        if self._urgent_answers.allow(now):
+            self._answer(
+                reply,
+                response_payload(ok=True, transaction=parsed.transaction, state=self.state(now)),
+            )
+        else:
+            self.stats.unanswered += 1
+            self._log.warning(
+                "urgent_flood",
+                now,
+                "more than %g stop/vent commands a second on %s: all applied, answers held back",
+                COMMANDS_PER_S,
+                self.topics.set,
+            )
+
+    def _flooded(
+        self,
+        payload: bytes,
+        parsed: ParsedCommand | CommandError | None,
+        now: float,
+        reply: Reply | None,
+    ) -> None:
+        """A command over the rate limit: act on nothing, answer once a second, log rarely."""
+        self.stats.rate_limited += 1
+        self._limited_since_reply += 1
+        self._log.warning("flood", now, "too many commands on %s: dropping", self.topics.set)
+        if now - self._last_limit_reply < 1.0:
+            return
+        self._last_limit_reply = now
+        dropped, self._limited_since_reply = self._limited_since_reply, 0
+        if parsed is None and len(payload) <= MAX_PAYLOAD_BYTES:
+            parsed = parse_command(payload, now=time.time())  # once a second: for its transaction
+        self._answer(
+            reply,
+            response_payload(
+                ok=False,
+                transaction=parsed.transaction if parsed is not None else None,
+                code="rate_limited",
+                message=(
+                    f"more than {COMMANDS_PER_S:g} commands a second: {dropped} dropped "
+                    "(stop and vent are always accepted)"
+                ),
+            ),
+        )
+
+    def handle_command(
+        self, parsed: ParsedCommand | CommandError, *, now: float, reply: Reply | None
+    ) -> None:
+        """Apply a parsed command (or report why it was refused) and answer it."""
         if isinstance(parsed, CommandError):
             self.stats.rejected += 1
             self._log.warning(
@@ -324,17 +594,26 @@ class Agent:
                 cmd = parsed.command
                 action = cmd.action.value if cmd.action else ""
                 changes = str(dict(cmd.changes)) if cmd.changes else ""
-                log.info(
-                    "command %s: %s", " ".join(filter(None, (action, changes))), outcome.message
-                )
+                what = " ".join(filter(None, (action, changes)))
+                self._log.info(f"command:{what}", now, "command %s: %s", what, outcome.message)
                 self.after_tick(now)  # publish the change without waiting for the next tick
                 body = response_payload(
                     ok=True, transaction=parsed.transaction, state=self.state(now)
                 )
-        self.outbox.put(Message(topic, body, qos=1, response_to=response_to))
+        self._answer(reply, body)
 
     # -- the network side -------------------------------------------------------------------
-    def _client(self) -> aiomqtt.Client:
+    @property
+    def client_id(self) -> str:
+        """The main connection's MQTT client id: the device id and this process's own token.
+
+        Nobody can guess it, so no other client can take it over and kick the agent off (the
+        broker closes the older of two connections with one client id), and two agents
+        configured with the same device id no longer take turns kicking each other off.
+        """
+        return f"legwave-{self.info.device_id}-{self.instance}"
+
+    def _client(self, *, identifier: str, will: bool) -> aiomqtt.Client:
         mq: MqttSettings = self.settings.mqtt
         tls = tls_parameters(mq)
         v5 = mq.protocol == "5"
@@ -342,32 +621,68 @@ class Agent:
         return aiomqtt.Client(
             hostname=self.host,
             port=self.port,
-            identifier=f"legwave-{self.info.device_id}",
+            identifier=identifier,
             username=username,
             password=password,
             tls_params=tls,
             tls_insecure=mq.tls.insecure if mq.tls else None,
             keepalive=mq.keepalive_s,
             protocol=aiomqtt.ProtocolVersion.V5 if v5 else aiomqtt.ProtocolVersion.V311,
-            will=aiomqtt.Will(self.topics.availability, b"offline", qos=1, retain=True),
+            will=(
+                aiomqtt.Will(self.topics.availability, b"offline", qos=1, retain=True)
+                if will
+                else None
+            ),
             # A fresh session: commands queued while we were away are not replayed late.
             clean_session=None if v5 else True,
             clean_start=True if v5 else paho.MQTT_CLEAN_START_FIRST_ONLY,
-            max_queued_incoming_messages=1000,
-            socket_options=NO_DELAY,
+            # Every message is handled as it is read (bridge/inbox.py): nothing queues.
+            queue_type=inbox_for(self.receive),
+            properties=connect_properties(MAX_PACKET_BYTES) if v5 else None,
+            socket_options=(*NO_DELAY, SMALL_RECEIVE_BUFFER),
         )
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Keep a connection until `stop` is set; then say `offline` and disconnect cleanly."""
+        """Serve the device on the broker until `stop` is set; then say `offline` and leave.
+
+        Two connections: the main one (state, events, every command) and the power line, which
+        hears nothing but `…/power`. A flood on `…/set` fills the broker's queue for the main
+        connection, and mosquitto then drops every packet for it, a `stop` among them; the
+        power line's queue is its own. Nothing that arrives from the network ends either: a failure
+        not foreseen is logged with its traceback and that connection starts again, while the
+        control loop goes on.
+
+        Raises:
+            DuplicateAgentError: another agent already serves this device on the broker.
+        """
+        async with asyncio.TaskGroup() as tg:
+            line = tg.create_task(
+                self._keep_connected(stop, "power line", self._power_session, main=False)
+            )
+            try:
+                await self._keep_connected(stop, "", self._session, main=True)
+            finally:
+                line.cancel()
+
+    async def _keep_connected(
+        self,
+        stop: asyncio.Event,
+        name: str,
+        session: Callable[[aiomqtt.Client, asyncio.Event], Awaitable[None]],
+        *,
+        main: bool,
+    ) -> None:
         attempt = 0
         mq = self.settings.mqtt
         cap = mq.reconnect_max_s
+        label = f" ({name})" if name else ""
         # paho gives up on a CONNACK after one keepalive and closes the socket, but aiomqtt's
         # connect then waits on: a broker that was frozen (SIGSTOP, a stalled VM) would cost a
         # whole connect timeout before the next attempt. Wait no longer than paho does.
         connect_timeout = min(mq.connect_timeout_s, mq.keepalive_s + 1.0)
         while not stop.is_set():
-            client = self._client()
+            identifier = self.client_id if main else f"{self.client_id}-power"
+            client = self._client(identifier=identifier, will=main)
             try:
                 async with asyncio.timeout(connect_timeout):
                     await client.__aenter__()
@@ -375,9 +690,10 @@ class Agent:
                 delay = backoff_delay(attempt, cap=cap, rng=self._rng)
                 attempt += 1
                 log.warning(
-                    "cannot reach the broker at %s:%d (%s); retrying in %.1f s",
+                    "cannot reach the broker at %s:%d%s (%s); retrying in %.1f s",
                     self.host,
                     self.port,
+                    label,
                     str(exc) or type(exc).__name__,
                     delay,
                 )
@@ -385,17 +701,35 @@ class Agent:
                     await asyncio.wait_for(stop.wait(), delay)
                 continue
             attempt = 0
-            self.stats.connects += 1
-            log.info("connected to the broker at %s:%d", self.host, self.port)
+            if main:
+                self.stats.connects += 1
+            log.info("connected to the broker at %s:%d%s", self.host, self.port, label)
             try:
-                await self._session(client, stop)
-            except* (aiomqtt.MqttError, TimeoutError) as group:
-                # The session's task group wraps the disconnect; either way: reconnect.
-                log.warning("lost the broker: %s", str(group.exceptions[0]))
+                try:
+                    await session(client, stop)
+                except* (aiomqtt.MqttError, TimeoutError) as group:
+                    # The session's task group wraps the disconnect; either way: reconnect.
+                    self._lost(group.exceptions[0], label)
+                except* DuplicateAgentError:
+                    raise
+                except* Exception as group:
+                    self.stats.connection_errors += 1
+                    log.error(
+                        "the connection to the broker%s failed unexpectedly; connecting again",
+                        label,
+                        exc_info=group.exceptions[0],
+                    )
+            except asyncio.CancelledError:
+                # The process is going down under us (the control loop failed, say): say
+                # offline, or the broker would keep our retained `online` with nothing running.
+                if main:
+                    await self._say_offline(client)
+                raise
             finally:
-                self.connected.clear()
-                if self._announce_task is not None:
-                    self._announce_task.cancel()
+                if main:
+                    self.connected.clear()
+                    if self._announce_task is not None:
+                        self._announce_task.cancel()
                 # aiomqtt waits for the disconnect callback without a timeout; a publish
                 # cancelled in flight can leave it waiting for ever.
                 with contextlib.suppress(Exception):
@@ -405,6 +739,27 @@ class Agent:
                 delay = backoff_delay(0, cap=cap, rng=self._rng)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), delay)
+
+    def _lost(self, exc: BaseException, label: str) -> None:
+        """Log a lost connection; say plainly when someone took our client id."""
+        cause = exc.__cause__ if exc.__cause__ is not None else exc
+        code = getattr(cause, "rc", None)
+        if getattr(code, "value", code) != SESSION_TAKEN_OVER:
+            log.warning("lost the broker%s: %s", label, str(exc))
+            return
+        now = time.monotonic()
+        self._takeovers = [t for t in self._takeovers if now - t < TAKEOVER_WINDOW_S] + [now]
+        self.stats.takeovers += 1
+        # A new token: whoever learned the old client id has to learn the new one.
+        self.instance = secrets.token_hex(INSTANCE_BYTES)
+        log.error(
+            "another client connected with this agent's client id and the broker closed our "
+            "connection%s (session taken over, %d times in the last %.0f s): someone is using "
+            "this device's client id; connecting again with a new one",
+            label,
+            len(self._takeovers),
+            TAKEOVER_WINDOW_S,
+        )
 
     async def _session(self, client: aiomqtt.Client, stop: asyncio.Event) -> None:
         topics = self.topics
@@ -417,81 +772,101 @@ class Agent:
         self.connected.set()
         try:
             async with asyncio.TaskGroup() as tg:
-                receiver = tg.create_task(self._receive(client))
-                tg.create_task(self._send(client))
-                await stop.wait()
+                receiver = tg.create_task(self._receive(client, self.connected))
+                tg.create_task(self._send(client, self.outbox, self.connected))
+                await _first_of(stop, self._stop_now)
                 # The sender ends by itself once `connected` is clear: a cancellation can be
                 # swallowed by asyncio.wait_for in Python 3.11 (inside aiomqtt's publish).
                 self.connected.clear()
                 receiver.cancel()
         finally:
             self.connected.clear()
+        if self.duplicate is not None:
+            raise DuplicateAgentError(self.duplicate)  # the other agent stays `online`
         # Clean shutdown: say offline ourselves (the broker will not send the will).
         with contextlib.suppress(Exception):
             async with asyncio.timeout(2.0):
                 for m in self.outbox.take():
                     await self._publish(client, m)
-                await client.publish(topics.availability, b"offline", qos=1, retain=True)
+        await self._say_offline(client)
+
+    async def _power_session(self, client: aiomqtt.Client, stop: asyncio.Event) -> None:
+        async with asyncio.timeout(_SUBSCRIBE_TIMEOUT_S):
+            await client.subscribe(self.topics.power, qos=1)
+        self.power_line_connected.set()
+        try:
+            async with asyncio.TaskGroup() as tg:
+                receiver = tg.create_task(self._receive(client, self.power_line_connected))
+                tg.create_task(self._send(client, self.power_outbox, self.power_line_connected))
+                await stop.wait()
+                self.power_line_connected.clear()
+                receiver.cancel()
+        finally:
+            self.power_line_connected.clear()
+
+    async def _say_offline(self, client: aiomqtt.Client) -> None:
+        """Publish the retained `offline` before a clean disconnect (no will follows one)."""
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(2.0):
+                await client.publish(self.topics.availability, b"offline", qos=1, retain=True)
 
     def announce(self) -> None:
         """Queue discovery, then `online`, then the state (in that order)."""
         self.stats.announces += 1
         for topic, payload in discovery_messages(self.info, self.settings.homeassistant.discovery):
             self.outbox.put(Message(topic, payload, qos=1, retain=True))
-        self.outbox.put(Message(self.topics.availability, b"online", qos=1, retain=True))
+        self._say_online(time.monotonic())
         self.publish_state(time.monotonic())
+
+    def _say_online(self, now: float) -> None:
+        self._online_said_at = now
+        self._say_online_at = None
+        self.outbox.put_latest(
+            Message(
+                self.topics.availability,
+                b"online",
+                qos=1,
+                retain=True,
+                coalesce=True,
+                user_properties=(
+                    (INSTANCE_PROPERTY, self.instance),
+                    (STARTED_PROPERTY, repr(self.started_at)),
+                ),
+            ),
+            first=True,
+        )
 
     async def _announce_later(self) -> None:
         await asyncio.sleep(self._rng.uniform(*_ANNOUNCE_JITTER_S))
         self.announce()
 
-    async def _receive(self, client: aiomqtt.Client) -> None:
-        topics = self.topics
-        status_topic = self.settings.homeassistant.status_topic
+    async def _receive(self, client: aiomqtt.Client, connected: asyncio.Event) -> None:
+        """Wait for the connection to end (the inbox handles every message as it comes)."""
         try:
-            await self._dispatch(client, topics, status_topic)
+            async for _ in client.messages:
+                pass  # nothing is ever queued
         finally:
-            self.connected.clear()  # a lost connection also ends the sender
+            connected.clear()  # a lost connection also ends the sender
 
-    async def _dispatch(self, client: aiomqtt.Client, topics: Topics, status_topic: str) -> None:
-        async for message in client.messages:
-            topic = message.topic.value
-            payload = (
-                message.payload
-                if isinstance(message.payload, bytes)
-                else str(message.payload).encode()
-            )
-            if topic == topics.set:
-                props = message.properties
-                response_topic = getattr(props, "ResponseTopic", None) if props else None
-                correlation = getattr(props, "CorrelationData", None) if props else None
-                self.handle_command(
-                    payload,
-                    retained=message.retain,
-                    response_to=correlation,
-                    response_topic=response_topic,
-                )
-            elif topic == topics.get:
-                self.publish_state(time.monotonic())
-            elif topic == status_topic and payload.strip() == b"online":
-                self._home_assistant_online()
-            elif topic == topics.availability and payload == b"offline" and not message.retain:
-                # (the retained value sent on subscribe predates the `online` we announce)
-                self._contradicted()
-            # Let the control loop run between two messages: a backlog of a thousand would
-            # otherwise be handled in one go and hold a tick back.
-            await asyncio.sleep(0)
-
-    def _contradicted(self) -> None:
-        """`offline` arrived while we are connected: say `online` again.
+    def _contradicted(self, now: float) -> None:
+        """`offline` arrived while we are connected: say `online` again, once a second at most.
 
         The broker sent the last will of an earlier connection of ours, one it had not yet
         given up on when we reconnected (after it was frozen, say). Left alone, Home Assistant
-        would show the device as unavailable until the next reconnect.
+        would show the device as unavailable until the next reconnect. A flood of `offline`
+        (someone publishing it on purpose) gets one `online` a second, and the last word.
         """
         self.stats.wills_contradicted += 1
-        log.info("the broker published an old last will (offline): saying online again")
-        self.outbox.put(Message(self.topics.availability, b"online", qos=1, retain=True))
+        self._log.info(
+            "contradicted",
+            now,
+            "%s said offline while we are connected: saying online again",
+            self.topics.availability,
+        )
+        if now - self._online_said_at >= CONTRADICT_EVERY_S:
+            self._say_online(now)
+        elif self._say_online_at is None:
+            self._say_online_at = self._online_said_at + CONTRADICT_EVERY_S
 
     def _home_assistant_online(self) -> None:
         """Home Assistant (re)started: announce again after a random delay.
@@ -501,29 +876,49 @@ class Agent:
         if self._announce_task is None or self._announce_task.done():
             self._announce_task = asyncio.create_task(self._announce_later())
 
-    async def _send(self, client: aiomqtt.Client) -> None:
-        while self.connected.is_set():
+    async def _send(self, client: aiomqtt.Client, outbox: Outbox, connected: asyncio.Event) -> None:
+        while connected.is_set():
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(_SENDER_POLL_S):
-                    await self.outbox.wait()
-            if not self.connected.is_set() or not len(self.outbox):
+                    await outbox.wait()
+            if not connected.is_set() or not len(outbox):
                 continue
-            batch = self.outbox.take()
+            batch = outbox.take()
             for i, m in enumerate(batch):
                 try:
                     await self._publish(client, m)
                 except aiomqtt.MqttError:
-                    self.outbox.give_back(batch[i:])
+                    outbox.give_back(batch[i:])
                     raise
 
     async def _publish(self, client: aiomqtt.Client, m: Message) -> None:
+        """Publish `m`; one that the client refuses outright is dropped with a log line."""
         props = None
-        if m.response_to is not None and self.settings.mqtt.protocol == "5":
+        if self.settings.mqtt.protocol == "5" and (m.response_to is not None or m.user_properties):
             props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
-            props.CorrelationData = m.response_to
-        await client.publish(
-            m.topic, m.payload, qos=m.qos, retain=m.retain, properties=props, timeout=10
-        )
+            if m.response_to is not None:
+                props.CorrelationData = m.response_to
+            if m.user_properties:
+                props.UserProperty = list(m.user_properties)
+        try:
+            await client.publish(
+                m.topic, m.payload, qos=m.qos, retain=m.retain, properties=props, timeout=10
+            )
+        except (ValueError, TypeError) as exc:  # paho refuses the topic or the payload
+            self.stats.unsendable += 1
+            self._log.warning(
+                "unsendable", time.monotonic(), "dropped a message to %r: %s", m.topic[:80], exc
+            )
+
+
+async def _first_of(*events: asyncio.Event) -> None:
+    """Wait until one of `events` is set."""
+    waits = [asyncio.ensure_future(e.wait()) for e in events]
+    try:
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for w in waits:
+            w.cancel()
 
 
 async def remove_retained(settings: AgentSettings, info: DeviceInfo, host: str, port: int) -> int:

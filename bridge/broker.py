@@ -11,6 +11,9 @@ import tempfile
 import time
 from pathlib import Path
 
+MAX_PACKET_BYTES = 64 * 1024
+"""The embedded broker's largest packet, as in the compose stack's configuration."""
+
 
 class BrokerUnavailableError(RuntimeError):
     """mosquitto is not installed or would not start."""
@@ -40,12 +43,21 @@ class Mosquitto:
         port: the port to listen on (a free one when 0).
         config: extra mosquitto.conf lines (users, ACL, TLS listeners…).
         folder: where config, log and persistence go (a new temporary folder when None).
+        max_packet_bytes: the largest packet it takes or sends (0: no limit).
     """
 
-    def __init__(self, *, port: int = 0, config: str = "", folder: Path | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        port: int = 0,
+        config: str = "",
+        folder: Path | None = None,
+        max_packet_bytes: int = MAX_PACKET_BYTES,
+    ) -> None:
         self.port = port or free_port()
         self.folder = folder or Path(tempfile.mkdtemp(prefix="legwave-mosquitto-"))
         self.extra = config
+        self.max_packet_bytes = max_packet_bytes
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -69,6 +81,8 @@ class Mosquitto:
         # write into our folder.
         user = "user root\n" if os.geteuid() == 0 else ""
         extra = self.extra or "allow_anonymous true\n"
+        if self.max_packet_bytes:
+            extra += f"max_packet_size {self.max_packet_bytes}\n"
         self.conf_path.write_text(
             # set_tcp_nodelay: without it every small reply waits ~40 ms for a delayed ACK.
             f"{user}listener {self.port} 127.0.0.1\npersistence false\nset_tcp_nodelay true\n"

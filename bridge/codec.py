@@ -7,6 +7,7 @@ and the reason. It never raises, and it checks everything before anything is app
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,6 +20,10 @@ from device.settings import DurationMin, Heat, Intensity, Mode, Posture, Vibrati
 
 MAX_PAYLOAD_BYTES = 4096
 STALE_AFTER_S = 30.0
+"""A command whose `ts` is older than this is refused as stale."""
+AHEAD_LIMIT_S = 2.0
+"""How far a `ts` may lie ahead (clock skew); a command further ahead would outlive the limit."""
+MAX_RESPONSE_TOPIC = 256
 DEVICE_ID = re.compile(r"^[a-z0-9_-]{1,64}$")
 Transaction = str | int | float
 
@@ -55,6 +60,11 @@ class Topics:
         return f"{self.base}/set"
 
     @property
+    def power(self) -> str:
+        """The power line: `ON` starts, anything else stops and vents (a connection of its own)."""
+        return f"{self.base}/power"
+
+    @property
     def get(self) -> str:
         """Anything here re-publishes the state."""
         return f"{self.base}/get"
@@ -68,7 +78,8 @@ class Topics:
 class CommandBody(BaseModel):
     """The JSON object on `…/set` (SPEC §3.1); every field optional, nothing else allowed."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # NaN and Infinity are not JSON (RFC 8259); a number that overflows to infinity is no number
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     action: Action | None = None
     power: Literal["ON", "OFF"] | None = None
@@ -121,10 +132,7 @@ def parse_command(payload: bytes, *, now: float) -> ParsedCommand | CommandError
         return CommandError("malformed", f"payload is not valid JSON: {_short(exc)}")
     if not isinstance(data, dict):
         return CommandError("invalid", "payload must be a JSON object")
-    raw_tx = data.get("transaction")
-    transaction = (
-        raw_tx if isinstance(raw_tx, str | int | float) and not isinstance(raw_tx, bool) else None
-    )
+    transaction = _echoable(data.get("transaction"))
     try:
         body = CommandBody.model_validate_json(payload, strict=True)
     except ValidationError as exc:
@@ -147,8 +155,14 @@ def parse_command(payload: bytes, *, now: float) -> ParsedCommand | CommandError
                 "ts",
                 transaction,
             )
-        if age < -STALE_AFTER_S:
-            return CommandError("stale", f"ts: {-age:.0f} s in the future", "ts", transaction)
+        if age < -AHEAD_LIMIT_S:
+            return CommandError(
+                "stale",
+                f"ts: {-age:.0f} s in the future (limit {AHEAD_LIMIT_S:.0f} s): "
+                "is the sender's clock, or this device's, set?",
+                "ts",
+                transaction,
+            )
     action = body.action
     if body.power is not None:
         wanted = Action.START if body.power == "ON" else Action.STOP
@@ -164,6 +178,37 @@ def parse_command(payload: bytes, *, now: float) -> ParsedCommand | CommandError
         ).items()
     }
     return ParsedCommand(Command(action=action, changes=changes), transaction)
+
+
+def _echoable(value: object) -> Transaction | None:
+    """A transaction id that can be echoed in strict JSON, else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    return value if isinstance(value, str | int) else None
+
+
+def response_topic_problem(topic: str, *, own: tuple[str, ...]) -> str | None:
+    """Why an MQTT 5 response topic cannot be answered on, or None when it can.
+
+    Args:
+        topic: the response topic a command asked for.
+        own: topics of the device's own inputs: an answer there would come back as a command.
+    """
+    if not topic:
+        return "it is empty"
+    if len(topic) > MAX_RESPONSE_TOPIC:
+        return f"it is longer than {MAX_RESPONSE_TOPIC} characters"
+    if "+" in topic or "#" in topic:
+        return "it has a wildcard (+ or #): one cannot publish to it"
+    if "\0" in topic:
+        return "it has a NUL character"
+    if topic.startswith("$"):
+        return "topics starting with $ belong to the broker"
+    if topic in own:
+        return "it is one of this device's own input topics"
+    return None
 
 
 def _short(exc: BaseException) -> str:
@@ -186,9 +231,27 @@ def response_payload(
         body["error"] = {"code": code, "message": message, "field": field}
     if state is not None:
         body["state"] = state
-    return json.dumps(body, separators=(",", ":")).encode()
+    return to_json(body)
 
 
 def to_json(data: dict[str, Any]) -> bytes:
-    """Compact JSON for a state, telemetry or event payload."""
-    return json.dumps(data, separators=(",", ":")).encode()
+    """Compact, strict JSON (RFC 8259) for every payload: a NaN or an infinity becomes null.
+
+    Python's `json` writes ``NaN`` and ``Infinity`` by default, which Home Assistant and every
+    strict parser refuse: one such value would make the whole retained state unreadable.
+    """
+    try:
+        return json.dumps(data, separators=(",", ":"), allow_nan=False).encode()
+    except ValueError:
+        return json.dumps(finite(data), separators=(",", ":"), allow_nan=False).encode()
+
+
+def finite(value: Any) -> Any:
+    """`value` with every non-finite float, however deep, replaced by None."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [finite(v) for v in value]
+    return value

@@ -31,11 +31,16 @@ def dispatch(args: argparse.Namespace, settings: AgentSettings) -> int:
     """Run the network command named in `args`."""
     match args.command:
         case "run":
-            from bridge.service import serve
+            from bridge.service import DuplicateAgentError, StateDirectoryInUseError, serve
 
             try:
                 asyncio.run(serve(settings))
-            except (BrokerUnavailableError, HardwareUnavailableError) as exc:
+            except (
+                BrokerUnavailableError,
+                HardwareUnavailableError,
+                StateDirectoryInUseError,
+                DuplicateAgentError,
+            ) as exc:
                 print(f"legwave: error: {exc}", file=sys.stderr)
                 return 2
             return 0
@@ -150,7 +155,9 @@ async def _ctl(args: argparse.Namespace, settings: AgentSettings) -> int:
     try:
         async with short_client(settings.mqtt, host, port, identifier=identifier) as client:
             await client.subscribe(topics.response, qos=1)
-            await client.publish(topics.set, json.dumps(body).encode(), qos=1, properties=expiry)
+            # stop and vent take the power line: a flood on `…/set` cannot hold them up
+            topic = topics.power if args.action in ("stop", "vent") else topics.set
+            await client.publish(topic, json.dumps(body).encode(), qos=1, properties=expiry)
             async with asyncio.timeout(args.timeout):
                 async for message in client.messages:
                     reply = json.loads(message.payload)

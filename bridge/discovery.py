@@ -84,7 +84,7 @@ def component_config(info: DeviceInfo, entity: Entity) -> dict[str, Any]:
     elif entity.platform != "button":
         config["state_topic"] = topics.state
     if entity.commands:
-        config["command_topic"] = topics.set
+        config["command_topic"] = topics.power if entity.power_line else topics.set
     if entity.platform == "binary_sensor" and "json_attributes_template" in entity.options:
         config["json_attributes_topic"] = topics.state
     config.update(entity.options)

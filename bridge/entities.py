@@ -32,6 +32,8 @@ class Entity:
         options: platform options (templates, classes, units…), topics excepted.
         commands: the entity sends commands to `…/set`.
         events: the entity reads `…/event` instead of `…/state`.
+        power_line: it sends to `…/power` instead: switching off, stopping and venting get
+            through whatever floods `…/set`.
     """
 
     key: str
@@ -40,6 +42,7 @@ class Entity:
     options: dict[str, Any] = field(default_factory=dict)
     commands: bool = False
     events: bool = False
+    power_line: bool = False
 
 
 def _select(key: str, name: str, values: list[str], **extra: Any) -> Entity:
@@ -52,13 +55,14 @@ def _select(key: str, name: str, values: list[str], **extra: Any) -> Entity:
     return Entity(key, "select", name, options, commands=True)
 
 
-def _button(action: str, name: str, **extra: Any) -> Entity:
+def _button(action: str, name: str, *, power_line: bool = False, **extra: Any) -> Entity:
     return Entity(
         action,
         "button",
         name,
         {"payload_press": f'{{"action": "{action}"}}', **extra},
         commands=True,
+        power_line=power_line,
     )
 
 
@@ -77,12 +81,13 @@ def entity_table(zones: list[str]) -> list[Entity]:
                 "state_off": "OFF",
             },
             commands=True,
+            power_line=True,
         ),
         _button("start", "Start", icon="mdi:play"),
-        _button("stop", "Stop", icon="mdi:stop"),
+        _button("stop", "Stop", power_line=True, icon="mdi:stop"),
         _button("pause", "Pause", icon="mdi:pause"),
         _button("resume", "Resume", icon="mdi:play-pause"),
-        _button("vent", "Vent now", icon="mdi:weather-windy"),
+        _button("vent", "Vent now", power_line=True, icon="mdi:weather-windy"),
         _select("preset", "Preset", list(PRESETS), icon="mdi:playlist-star"),
         _select("mode", "Mode", [m.value for m in Mode], icon="mdi:sine-wave"),
         Entity(

@@ -1,8 +1,10 @@
 """What the agent has to publish, decoupled from the network.
 
-The control loop puts messages here without ever waiting. State and telemetry keep only their
-newest payload (an old snapshot is worth nothing once a newer exists); events and responses queue
-in order up to a bound, oldest dropped first and counted. The publisher takes them when connected.
+The control loop puts messages here without ever waiting. State, telemetry and availability
+keep only their newest payload (an old snapshot is worth nothing once a newer exists); events,
+responses and discovery queue in order up to a bound, oldest dropped first and counted: no
+amount of state or availability traffic can push an event or a response out. The publisher takes
+them when connected.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ class Message:
     retain: bool = False
     coalesce: bool = False  # only the newest payload on this topic matters
     response_to: bytes | None = None  # MQTT 5 correlation data to echo
+    user_properties: tuple[tuple[str, str], ...] = ()  # MQTT 5 user properties
 
 
 class Outbox:
@@ -34,10 +37,19 @@ class Outbox:
         self.dropped = 0
         self._ready = asyncio.Event()
 
-    def put_latest(self, message: Message) -> None:
-        """Replace any pending message on the same topic (state, telemetry, availability)."""
+    def put_latest(self, message: Message, *, first: bool = False) -> None:
+        """Replace any pending message on the same topic (state, telemetry, availability).
+
+        Args:
+            message: the newest payload for its topic.
+            first: send it before the other latest-wins messages (`online` before the state).
+        """
         assert message.coalesce  # noqa: S101 - a programming error, not input
-        self._slots[message.topic] = message
+        if first:
+            self._slots.pop(message.topic, None)
+            self._slots = {message.topic: message, **self._slots}
+        else:
+            self._slots[message.topic] = message
         self._ready.set()
 
     def put(self, message: Message) -> None:

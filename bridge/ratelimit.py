@@ -54,7 +54,21 @@ class LogLimiter:
         self._last: dict[str, float] = {}
         self._held: dict[str, int] = {}
 
+    def info(self, key: str, now: float, message: str, *args: object) -> None:
+        """`emit` at INFO."""
+        self.emit(logging.INFO, key, now, message, *args)
+
     def warning(self, key: str, now: float, message: str, *args: object) -> None:
+        """`emit` at WARNING."""
+        self.emit(logging.WARNING, key, now, message, *args)
+
+    def error(self, key: str, now: float, message: str, *args: object) -> None:
+        """`emit` at ERROR, with the exception being handled, if any."""
+        self.emit(logging.ERROR, key, now, message, *args, exc_info=True)
+
+    def emit(
+        self, level: int, key: str, now: float, message: str, *args: object, exc_info: bool = False
+    ) -> None:
         """Log `message` now, or count it if `key` was logged less than `interval_s` ago."""
         last = self._last.get(key)
         if last is not None and now - last < self.interval_s:
@@ -63,11 +77,13 @@ class LogLimiter:
         held = self._held.pop(key, 0)
         self._last[key] = now
         if held:
-            self._log.warning(
+            self._log.log(
+                level,
                 message + " (and %d more like it in the last %.0f s)",
                 *args,
                 held,
                 now - last if last is not None else 0.0,
+                exc_info=exc_info,
             )
         else:
-            self._log.warning(message, *args)
+            self._log.log(level, message, *args, exc_info=exc_info)

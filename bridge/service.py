@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING, Any
 
 import aiomqtt
 
-from bridge.agent import Agent
+from bridge.agent import Agent, DuplicateAgentError
 from bridge.broker import BrokerUnavailableError, Mosquitto, port_open
 from bridge.config import resolve_device_id
-from bridge.store import Store, restore
+from bridge.store import StateDirectoryInUseError, Store, claim, restore
 from bridge.systemd import Notifier
 from device.backends import open_backend
 from device.backends.pi.board import HardwareUnavailableError
@@ -83,7 +83,27 @@ def build(
 
 
 async def serve(settings: AgentSettings, *, stop: asyncio.Event | None = None) -> None:
-    """Run until SIGINT/SIGTERM or `stop`: control loop, agent, and a broker if none is set."""
+    """Run until SIGINT/SIGTERM or `stop`: control loop, agent, and a broker if none is set.
+
+    Raises:
+        StateDirectoryInUseError: another agent runs with this state directory.
+        DuplicateAgentError: another agent already serves this device id on the broker.
+        BrokerUnavailableError: no broker configured, and none could be started.
+        HardwareUnavailableError: the backend cannot open its hardware.
+    """
+    lock = claim(settings.state_dir)
+    try:
+        await _serve(settings, stop=stop)
+    except* DuplicateAgentError as group:
+        first: BaseException = group
+        while isinstance(first, BaseExceptionGroup):
+            first = first.exceptions[0]
+        raise first from None
+    finally:
+        lock.close()
+
+
+async def _serve(settings: AgentSettings, *, stop: asyncio.Event | None) -> None:
     broker: Mosquitto | None = None
     host, port = settings.mqtt.host, settings.mqtt.port
     if host is None:
@@ -162,4 +182,11 @@ def _quiet_mqtt_teardown(loop: asyncio.AbstractEventLoop, context: dict[str, Any
     loop.default_exception_handler(context)
 
 
-__all__ = ["BrokerUnavailableError", "HardwareUnavailableError", "build", "serve"]
+__all__ = [
+    "BrokerUnavailableError",
+    "DuplicateAgentError",
+    "HardwareUnavailableError",
+    "StateDirectoryInUseError",
+    "build",
+    "serve",
+]

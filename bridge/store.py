@@ -10,6 +10,7 @@ over its memory.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import os
@@ -17,7 +18,7 @@ import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, TextIO
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -32,6 +33,40 @@ log = logging.getLogger(__name__)
 
 FILENAME = "memory.json"
 HISTORY = 100
+LOCKNAME = "agent.lock"
+
+
+class StateDirectoryInUseError(RuntimeError):
+    """Another agent runs with this state directory (the same device, twice)."""
+
+
+def claim(folder: Path) -> TextIO:
+    """Hold the state directory for this process; the lock goes with the process.
+
+    Two agents with one state directory would be one device twice: both would answer every
+    command and write one memory file.
+
+    Raises:
+        StateDirectoryInUseError: another live process holds it.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / LOCKNAME
+    handle = path.open("a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        pid = handle.read().strip() or "?"
+        handle.close()
+        raise StateDirectoryInUseError(
+            f"another legwave agent (pid {pid}) is running with the state directory {folder}: "
+            "one device cannot run twice"
+        ) from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"{os.getpid()}\n")
+    handle.flush()
+    return handle
 
 
 class SessionEntry(BaseModel):
