@@ -169,6 +169,9 @@ URGENT = frozenset({Action.STOP, Action.VENT})
 """Always acted on, at once, whatever the flood; only their answers are limited."""
 SESSION_TAKEN_OVER = 0x8E
 """MQTT 5 reason code: the broker closed the connection for a newer one with its client id."""
+CLOSED_BY_PEER = 0x80
+"""What paho reports when the broker just closes the socket (mosquitto does so on a takeover)."""
+TAKEOVER_JUDGE_S = 1.0
 TAKEOVER_WINDOW_S = 600.0
 INSTANCE_BYTES = 8
 INSTANCE_PROPERTY = "legwave-instance"
@@ -246,7 +249,9 @@ class Agent:
         self._last_state_at = -1e9
         self._last_telemetry_at = -1e9
         self._announce_task: asyncio.Task[None] | None = None
-        self.instance = secrets.token_hex(INSTANCE_BYTES)
+        self.instance = secrets.token_hex(INSTANCE_BYTES)  # this process, for its peers
+        self._token = secrets.token_hex(INSTANCE_BYTES)  # the client id's, renewed on a loss
+        self.power_connects = 0
         self.started_at = time.time()
         self.duplicate: str | None = None
         self._stop_now = asyncio.Event()
@@ -283,7 +288,7 @@ class Agent:
                         strict=True,
                     )
                 ),
-                "heater_c": max(m.temperatures, default=None),
+                "heater_c": None if m.hottest_c is None else round(m.hottest_c, 1),
             }
             self.outbox.put_latest(
                 Message(self.topics.telemetry, to_json(snap), qos=0, coalesce=True)
@@ -309,7 +314,12 @@ class Agent:
         if force or due or key != self._memory_key:
             self._memory_key = key
             self._memory_at = now
-            self.store.save_soon(Memory.of(m))
+            try:
+                memory = Memory.of(m)
+            except ValueError as exc:  # never from a sane device; the tick must go on anyway
+                self._log.error("memory", now, "the memory cannot be kept: %s", exc)
+                return
+            self.store.save_soon(memory)
 
     def close(self) -> None:
         """Hand the memory to the writer one last time and wait until it is on disk."""
@@ -345,8 +355,9 @@ class Agent:
                 self._home_assistant_online()
         elif topic == topics.power:
             self._on_power(message, payload)
-        elif topic == topics.availability and not message.retain:
-            # (the retained value sent on subscribe predates the `online` we announce)
+        elif topic == topics.availability and not message.retain and self.connected.is_set():
+            # (the retained value sent on subscribe predates the `online` we announce, and an
+            # `offline` after we stopped serving is our own goodbye)
             if payload == b"offline":
                 self._contradicted(time.monotonic())
             elif payload == b"online":
@@ -611,7 +622,7 @@ class Agent:
         broker closes the older of two connections with one client id), and two agents
         configured with the same device id no longer take turns kicking each other off.
         """
-        return f"legwave-{self.info.device_id}-{self.instance}"
+        return f"legwave-{self.info.device_id}-{self._token}"
 
     def _client(self, *, identifier: str, will: bool) -> aiomqtt.Client:
         mq: MqttSettings = self.settings.mqtt
@@ -703,13 +714,15 @@ class Agent:
             attempt = 0
             if main:
                 self.stats.connects += 1
+            else:
+                self.power_connects += 1
             log.info("connected to the broker at %s:%d%s", self.host, self.port, label)
             try:
                 try:
                     await session(client, stop)
                 except* (aiomqtt.MqttError, TimeoutError) as group:
                     # The session's task group wraps the disconnect; either way: reconnect.
-                    self._lost(group.exceptions[0], label)
+                    self._lost(group.exceptions[0], label, main=main)
                 except* DuplicateAgentError:
                     raise
                 except* Exception as group:
@@ -740,23 +753,40 @@ class Agent:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), delay)
 
-    def _lost(self, exc: BaseException, label: str) -> None:
-        """Log a lost connection; say plainly when someone took our client id."""
-        cause = exc.__cause__ if exc.__cause__ is not None else exc
-        code = getattr(cause, "rc", None)
-        if getattr(code, "value", code) != SESSION_TAKEN_OVER:
-            log.warning("lost the broker%s: %s", label, str(exc))
+    def _lost(self, exc: BaseException, label: str, *, main: bool) -> None:
+        """Log a lost connection; for the main one, connect again under a new client id.
+
+        mosquitto closes a connection whose client id another client takes without saying why
+        (no DISCONNECT reaches paho). So a loss is judged a second later: if the broker closed
+        the main connection while the power line, another connection to the same broker,
+        stayed up throughout, the broker was fine and the network too, and the likely cause is
+        a client using this agent's id. The new id makes whatever it learned worthless.
+        """
+        log.warning("lost the broker%s: %s", label, str(exc))
+        if not main:
             return
+        self._token = secrets.token_hex(INSTANCE_BYTES)
+        codes = set()
+        cause: BaseException | None = exc
+        while cause is not None:
+            rc = getattr(cause, "rc", None)
+            codes.add(getattr(rc, "value", rc))
+            cause = cause.__cause__
+        if codes & {CLOSED_BY_PEER, SESSION_TAKEN_OVER}:
+            loop = asyncio.get_running_loop()
+            loop.call_later(TAKEOVER_JUDGE_S, self._judge_loss, self.power_connects)
+
+    def _judge_loss(self, power_connects: int) -> None:
+        if not self.power_line_connected.is_set() or self.power_connects != power_connects:
+            return  # the power line went too: the broker or the network, not a stolen id
         now = time.monotonic()
         self._takeovers = [t for t in self._takeovers if now - t < TAKEOVER_WINDOW_S] + [now]
         self.stats.takeovers += 1
-        # A new token: whoever learned the old client id has to learn the new one.
-        self.instance = secrets.token_hex(INSTANCE_BYTES)
         log.error(
-            "another client connected with this agent's client id and the broker closed our "
-            "connection%s (session taken over, %d times in the last %.0f s): someone is using "
-            "this device's client id; connecting again with a new one",
-            label,
+            "the broker closed this agent's connection while its power line stayed connected "
+            "(%d times in the last %.0f s): another client is probably using this device's "
+            "client id (the broker's log says 'already connected, closing old connection'); "
+            "connected again under a new one",
             len(self._takeovers),
             TAKEOVER_WINDOW_S,
         )

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import json
 import logging
+import math
 import os
 import sys
 from pathlib import Path
@@ -72,15 +72,17 @@ def _parser() -> argparse.ArgumentParser:
     ctl = sub.add_parser("ctl", help="send a command to a running agent and print the response")
     ctl.add_argument("action", choices=[*(a.value for a in Action), "set"])
     _setting_options(ctl)
-    ctl.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for the response")
+    ctl.add_argument(
+        "--timeout", type=seconds, default=5.0, help="seconds to wait for the response"
+    )
     watch = sub.add_parser("watch", help="live view of the running device (Ctrl-C to leave)")
     watch.add_argument("--once", action="store_true", help="print one frame and exit")
-    watch.add_argument("--timeout", type=float, default=10.0, help="with --once: give up after")
+    watch.add_argument("--timeout", type=seconds, default=10.0, help="with --once: give up after")
     disc = sub.add_parser("discovery", help="print the Home Assistant discovery payload")
     disc.add_argument("--style", choices=["device", "per_component"], help="default: configured")
     sub.add_parser("remove", help="clear every retained message the device owns from the broker")
     health = sub.add_parser("health", help="exit 0 while the device says online on the broker")
-    health.add_argument("--timeout", type=float, default=5.0)
+    health.add_argument("--timeout", type=seconds, default=5.0)
     config = sub.add_parser("config", help="configuration tools")
     config_sub = config.add_subparsers(dest="config_command", required=True, metavar="SUBCOMMAND")
     config_sub.add_parser("check", help="validate the configuration and print every problem")
@@ -104,6 +106,17 @@ def _parser() -> argparse.ArgumentParser:
     sim.add_argument("--plot", metavar="FILE.png", help="write a plot of the session")
     sim.add_argument("--json", action="store_true", help="print one JSON object")
     return parser
+
+
+def seconds(text: str) -> float:
+    """An argparse type: a finite number of seconds above zero (not ``nan``, not ``inf``)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not math.isfinite(value) or value <= 0 or value > 3600:
+        raise argparse.ArgumentTypeError(f"{text!r}: give seconds between 0 and 3600")
+    return value
 
 
 _SETTINGS = ("mode", "intensity", "heat", "vibration", "duration_min", "posture", "zone_boost")
@@ -138,7 +151,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail("the configuration has problems:\n  " + "\n  ".join(exc.problems))
     from bridge import commands
 
-    return commands.dispatch(args, settings)
+    try:
+        return commands.dispatch(args, settings)
+    except ConfigError as exc:
+        return _fail("\n  ".join(exc.problems))
 
 
 def _config_check(args: argparse.Namespace) -> int:
@@ -199,6 +215,10 @@ def _simulate(args: argparse.Namespace) -> int:
             check_plotting()
         except PlotUnavailableError as exc:
             return _fail(str(exc))
+        folder = Path(args.plot).parent
+        if not folder.is_dir() or not os.access(folder, os.W_OK):
+            # said now, not after the whole run
+            return _fail(f"--plot: cannot write into {folder}: no such folder, or not writable")
 
     from device.simulate import simulate
 
@@ -218,7 +238,9 @@ def _simulate(args: argparse.Namespace) -> int:
 
         plot_session(report, args.plot)
     if args.json:
-        print(json.dumps(report.to_json(), indent=2))
+        from bridge.codec import pretty_json
+
+        print(pretty_json(report.to_json()))
     else:
         print(_summary(report, plot=args.plot))
     return 0

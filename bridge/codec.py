@@ -246,6 +246,11 @@ def to_json(data: dict[str, Any]) -> bytes:
         return json.dumps(finite(data), separators=(",", ":"), allow_nan=False).encode()
 
 
+def pretty_json(data: Any) -> str:
+    """Indented strict JSON for people (the command line's output), non-finite numbers as null."""
+    return json.dumps(finite(data), indent=2, ensure_ascii=False, allow_nan=False)
+
+
 def finite(value: Any) -> Any:
     """`value` with every non-finite float, however deep, replaced by None."""
     if isinstance(value, float):

@@ -15,7 +15,7 @@ from paho.mqtt.properties import Properties
 
 from bridge.agent import remove_retained, short_client
 from bridge.broker import BrokerUnavailableError
-from bridge.codec import STALE_AFTER_S, Topics
+from bridge.codec import STALE_AFTER_S, Topics, pretty_json
 from bridge.config import resolve_device_id
 from bridge.discovery import DeviceInfo, component_payloads, device_payload
 from device import __version__
@@ -54,12 +54,19 @@ def dispatch(args: argparse.Namespace, settings: AgentSettings) -> int:
             info = device_info(settings)
             style = args.style or settings.homeassistant.discovery
             body = device_payload(info) if style == "device" else component_payloads(info)
-            print(json.dumps(body, indent=2, ensure_ascii=False))
+            print(pretty_json(body))
             return 0
         case "remove":
             info = device_info(settings)
             host, port = broker_address(settings)
-            count = asyncio.run(remove_retained(settings, info, host, port))
+            try:
+                count = asyncio.run(remove_retained(settings, info, host, port))
+            except aiomqtt.MqttError as exc:
+                print(
+                    f"legwave: error: cannot reach the broker at {host}:{port}: {exc}",
+                    file=sys.stderr,
+                )
+                return 3
             print(f"cleared {count} retained topics of {info.device_id}")
             return 0
         case "ctl":
@@ -72,8 +79,8 @@ def dispatch(args: argparse.Namespace, settings: AgentSettings) -> int:
 
 
 def device_info(settings: AgentSettings) -> DeviceInfo:
-    """The device's identity as the agent would announce it."""
-    device_id = resolve_device_id(settings)
+    """The device's identity as the agent announces it (never a new one)."""
+    device_id = resolve_device_id(settings, create=False)
     return DeviceInfo(
         device_id=device_id,
         base_topic=settings.base_topic or f"legwave/{device_id}",
@@ -160,9 +167,12 @@ async def _ctl(args: argparse.Namespace, settings: AgentSettings) -> int:
             await client.publish(topic, json.dumps(body).encode(), qos=1, properties=expiry)
             async with asyncio.timeout(args.timeout):
                 async for message in client.messages:
-                    reply = json.loads(message.payload)
-                    if reply.get("transaction") == transaction:
-                        print(json.dumps(reply, indent=2, ensure_ascii=False))
+                    try:
+                        reply = json.loads(message.payload)
+                    except (TypeError, ValueError):
+                        continue  # not an answer of the device's
+                    if isinstance(reply, dict) and reply.get("transaction") == transaction:
+                        print(pretty_json(reply))
                         return 0 if reply.get("status") == "ok" else 1
     except TimeoutError:
         print(

@@ -8,11 +8,14 @@ hard bounds. `load_settings` raises `ConfigError` listing every problem with its
 from __future__ import annotations
 
 import contextvars
+import json
+import logging
 import os
 import re
 import secrets
 import stat
 import tempfile
+import time
 from pathlib import Path
 from typing import Any, Literal, Self
 
@@ -27,13 +30,19 @@ from pydantic import (
     model_validator,
 )
 from pydantic.fields import FieldInfo
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    SettingsError,
+)
 
 from bridge.codec import DEVICE_ID
 from device.backends import BackendName
 from device.backends.pi.config import PiConfig
 from device.settings import DeviceSettings
 
+log = logging.getLogger(__name__)
 _yaml_path: contextvars.ContextVar[Path | None] = contextvars.ContextVar("yaml_path", default=None)
 
 
@@ -45,6 +54,17 @@ class ConfigError(Exception):
         self.problems = problems
 
 
+def plain_topic(value: str) -> str:
+    """A topic to publish to or match exactly: no wildcard, no NUL, no empty level at an end."""
+    if not value or value.startswith("/") or value.endswith("/"):
+        raise ValueError("must be a topic like 'homeassistant', without '/' at either end")
+    if any(c in value for c in "#+\0"):
+        raise ValueError("must be a plain topic: no wildcards (+ or #)")
+    if value.startswith("$"):
+        raise ValueError("topics starting with $ belong to the broker")
+    return value
+
+
 class TlsSettings(BaseModel):
     """TLS to the broker."""
 
@@ -54,6 +74,21 @@ class TlsSettings(BaseModel):
     cert_file: Path | None = None
     key_file: Path | None = None
     insecure: bool = Field(False, description="skip hostname checks (tests only)")
+
+    @field_validator("ca_file", "cert_file", "key_file")
+    @classmethod
+    def _readable(cls, value: Path | None) -> Path | None:
+        # Checked here, or a missing file would read like an unreachable broker for ever.
+        if value is None:
+            return value
+        value = value.expanduser()
+        if not value.exists():
+            raise ValueError(f"{value} does not exist")
+        if not value.is_file():
+            raise ValueError(f"{value} is not a file")
+        if not os.access(value, os.R_OK):
+            raise ValueError(f"{value} cannot be read by this user")
+        return value
 
 
 class MqttSettings(BaseModel):
@@ -85,6 +120,11 @@ class HomeAssistantSettings(BaseModel):
     prefix: str = "homeassistant"
     status_topic: str = "homeassistant/status"
     suggested_area: str | None = "Bedroom"
+
+    @field_validator("prefix", "status_topic")
+    @classmethod
+    def _plain(cls, value: str) -> str:
+        return plain_topic(value)
 
 
 def default_state_dir() -> Path:
@@ -144,11 +184,7 @@ class AgentSettings(BaseSettings):
     @field_validator("base_topic")
     @classmethod
     def _base_topic(cls, value: str | None) -> str | None:
-        if value is not None and (
-            not value or any(c in value for c in "#+\0") or value.endswith("/")
-        ):
-            raise ValueError("must be a plain topic without wildcards or a trailing '/'")
-        return value
+        return None if value is None else plain_topic(value)
 
     @classmethod
     def settings_customise_sources(
@@ -172,9 +208,14 @@ class _YamlSource(PydanticBaseSettingsSource):
         if path is None:
             return {}
         try:
-            data = yaml.safe_load(path.read_text())
+            data = yaml.safe_load(path.read_bytes().decode())
         except OSError as exc:
             raise ConfigError([f"{path}: cannot read: {exc.strerror or exc}"]) from None
+        except UnicodeDecodeError as exc:
+            byte = exc.object[exc.start]
+            raise ConfigError(
+                [f"{path}: not UTF-8 text (byte {byte:#04x} at offset {exc.start})"]
+            ) from None
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             where = f" line {mark.line + 1}" if mark is not None else ""
@@ -239,8 +280,30 @@ def load_settings(path: Path | None = None, **overrides: Any) -> AgentSettings:
     except ValidationError as exc:
         problems = [problem for e in exc.errors() for problem in _describe(e)]
         raise ConfigError(problems) from None
+    except SettingsError as exc:
+        raise ConfigError(_environment_problems(exc)) from None
     finally:
         _yaml_path.reset(token)
+
+
+def _environment_problems(exc: SettingsError) -> list[str]:
+    """Name the variables a `SettingsError` (a value that is not JSON) comes from."""
+    field = re.search(r'field "([^"]+)"', str(exc))
+    prefix = f"LEGWAVE_{field.group(1) if field else ''}".upper()
+    culprits = []
+    for name, value in os.environ.items():
+        if not name.upper().startswith(prefix):
+            continue
+        try:
+            json.loads(value)
+        except ValueError:
+            culprits.append(name)
+    example = """'["foot", "calf"]' or '{"max_setpoint_mmhg": 60}'"""
+    where = ", ".join(sorted(culprits)) or f"a {prefix}… variable"
+    return [
+        f"environment: {where}: not valid JSON (a list or a mapping in a variable is written "
+        f"as JSON, e.g. {example})"
+    ]
 
 
 _SUB_PATH = re.compile(r"[a-z_][a-z0-9_.]*")
@@ -287,17 +350,52 @@ def write_atomic(path: Path, text: str) -> None:
         raise
 
 
-def resolve_device_id(settings: AgentSettings) -> str:
-    """The configured device id, else the one persisted in the state directory, else a new one."""
+def resolve_device_id(settings: AgentSettings, *, create: bool = True) -> str:
+    """The configured device id, else the one kept in the state directory, else a new one.
+
+    Args:
+        settings: the configuration.
+        create: make (and keep) a new id when there is none yet; the agent does, the command
+            line's tools do not (they would talk to a device that does not exist).
+
+    Raises:
+        ConfigError: the kept id cannot be read, or there is none and `create` is False.
+    """
     if settings.device_id:
         return settings.device_id
     path = settings.state_dir / "device_id"
     try:
-        stored = path.read_text().strip()
+        raw = path.read_bytes()
     except FileNotFoundError:
-        stored = ""
-    if DEVICE_ID.match(stored):
-        return stored
+        raw = None
+    except OSError as exc:
+        # Not a reason for a new id: Home Assistant would see a second device.
+        raise ConfigError(
+            [f"{path}: cannot read the device id ({exc.strerror or exc}); fix its permissions"]
+        ) from None
+    if raw is not None:
+        stored = raw.decode(errors="replace").strip()
+        if DEVICE_ID.match(stored):
+            return stored
+    if not create:
+        raise ConfigError(
+            [
+                f"device_id: none set, and none kept in {settings.state_dir} yet: start the "
+                "agent once (legwave run), or set device_id (LEGWAVE_DEVICE_ID)"
+            ]
+        )
     new = f"legwave_{secrets.token_hex(4)}"
+    if raw is not None:
+        aside = path.with_name(f"device_id.invalid-{int(time.time())}")
+        path.replace(aside)
+        log.warning(
+            "%s does not hold a device id (%r; it must match [a-z0-9_-]{1,64}): kept it as %s "
+            "and made a new id, %s. Home Assistant will see a new device: put the old id back "
+            "in the file, or set device_id, to keep the old one",
+            path,
+            stored[:40],
+            aside.name,
+            new,
+        )
     write_atomic(path, new + "\n")
     return new

@@ -124,8 +124,11 @@ def component_payloads(info: DeviceInfo) -> dict[str, dict[str, Any]]:
 def discovery_messages(info: DeviceInfo, style: DiscoveryStyle) -> list[tuple[str, bytes]]:
     """The retained (topic, payload) pairs to publish for `style`."""
     if style == "device":
-        return [(info.device_topic, json.dumps(device_payload(info)).encode())]
-    return [(topic, json.dumps(p).encode()) for topic, p in component_payloads(info).items()]
+        return [(info.device_topic, json.dumps(device_payload(info), allow_nan=False).encode())]
+    return [
+        (topic, json.dumps(p, allow_nan=False).encode())
+        for topic, p in component_payloads(info).items()
+    ]
 
 
 def owned_retained_topics(info: DeviceInfo) -> list[str]:

@@ -3,9 +3,10 @@
 One JSON file in the state directory, replaced atomically (temporary file, fsync, rename, fsync of
 the directory): a crash or a power cut leaves the old file or the new one, never a torn one.
 Writes happen in the process's one writer thread, the newest memory only, so the control tick
-never waits for the SD card. A file that cannot be read anyway (edited by hand, a disk error) is
-moved aside and the device starts from defaults, saying so in the log: it never refuses to start
-over its memory.
+never waits for the SD card. A file that cannot be read, decoded or understood (its permissions,
+edited by hand, a disk error) is moved aside and the device starts from defaults, saying so in
+the log: it never refuses to start over its memory, and never overwrites a file it could not
+read.
 """
 
 from __future__ import annotations
@@ -72,7 +73,7 @@ def claim(folder: Path) -> TextIO:
 class SessionEntry(BaseModel):
     """One past (or the current) session."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", allow_inf_nan=False)
 
     id: str
     started_at: datetime
@@ -111,7 +112,7 @@ class SessionEntry(BaseModel):
 class Memory(BaseModel):
     """The device's memory as written to disk."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", allow_inf_nan=False)
 
     version: Literal[1] = 1
     saved_at: datetime | None = None
@@ -227,30 +228,58 @@ class Store:
         self.path = folder / FILENAME
         self.writes = 0
         self.failures = 0
+        self.blocked: str | None = None  # why nothing may be written (a file kept in place)
 
     def load(self) -> Memory:
-        """The memory on disk; defaults when there is none or it cannot be read."""
+        """The memory on disk; defaults when there is none or it cannot be used.
+
+        A file that cannot be read (its permissions), decoded (not UTF-8) or understood (not
+        JSON, not a memory, a number JSON does not have) is moved aside for a person to look
+        at, never overwritten: the log says where it went.
+        """
         for stale in self.path.parent.glob(f".{FILENAME}.*"):  # a write that was cut off
             stale.unlink(missing_ok=True)
         try:
-            text = self.path.read_text()
+            raw = self.path.read_bytes()
         except FileNotFoundError:
             return Memory()
         except OSError as exc:
-            log.error("cannot read %s (%s): starting from defaults", self.path, exc)
-            return Memory()
+            return self._set_aside("unreadable", f"cannot read it: {exc.strerror or exc}")
         try:
-            return Memory.model_validate(json.loads(text))
-        except (ValueError, ValidationError) as exc:
-            aside = self.path.with_name(f"{FILENAME}.broken-{int(time.time())}")
+            return Memory.model_validate(json.loads(raw.decode()))
+        except UnicodeDecodeError as exc:
+            return self._set_aside("broken", f"it is not UTF-8 text ({exc.reason})")
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(x) for x in e['loc']) or 'the file'}: {e['msg']}"
+                for e in exc.errors()[:3]
+            )
+            return self._set_aside("broken", problems)
+        except ValueError as exc:
+            return self._set_aside("broken", f"not JSON: {exc}")
+
+    def _set_aside(self, why: str, problem: str) -> Memory:
+        aside = self.path.with_name(f"{FILENAME}.{why}-{int(time.time())}")
+        try:
             self.path.replace(aside)
+        except OSError as exc:
+            # It cannot be moved: then it must not be replaced either.
+            self.blocked = f"{self.path} could not be moved aside ({exc.strerror or exc})"
             log.error(
-                "%s is not a legwave memory (%s); moved it to %s and started from defaults",
+                "%s is not a usable legwave memory (%s) and %s: starting from defaults and "
+                "writing nothing until it is fixed",
                 self.path,
-                str(exc).splitlines()[0],
-                aside.name,
+                problem,
+                self.blocked,
             )
             return Memory()
+        log.error(
+            "%s is not a usable legwave memory (%s); moved it to %s and started from defaults",
+            self.path,
+            problem,
+            aside.name,
+        )
+        return Memory()
 
     def save(self, memory: Memory) -> None:
         """Write `memory` now (atomically)."""
@@ -263,6 +292,9 @@ class Store:
 
     def write(self, memory: Memory) -> None:
         """Write `memory` now, counting and logging a failure instead of raising it."""
+        if self.blocked is not None:
+            self.failures += 1
+            return
         try:
             self.save(memory)
         except OSError as exc:

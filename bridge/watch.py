@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
 import time
 from collections import deque
@@ -28,6 +29,17 @@ def _clock(seconds: float) -> str:
     return f"{s // 60:d}:{s % 60:02d}"
 
 
+def _number(value: object, default: float = 0.0) -> float:
+    """A finite number out of a foreign payload's field, else `default`."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return default
+    return float(value) if math.isfinite(value) else default
+
+
+def _mapping(value: object) -> dict[str, Any]:
+    return {str(k): v for k, v in value.items()} if isinstance(value, dict) else {}
+
+
 def render(
     state: dict[str, Any] | None,
     telemetry: dict[str, Any] | None,
@@ -35,33 +47,36 @@ def render(
     *,
     online: bool | None,
 ) -> str:
-    """One screen of the live view."""
+    """One screen of the live view; any field may be missing or of the wrong kind."""
     if state is None:
         return "waiting for the device's state…"
     lines = []
     where = {True: "online", False: "OFFLINE", None: "?"}[online]
     phase = f" · {state['phase']}" if state.get("phase") else ""
-    lines.append(f"legwave · {state['status']}{phase} · {where}")
+    lines.append(f"legwave · {state.get('status', '?')}{phase} · {where}")
     preset = state.get("preset") or "-"
     lines.append(
-        f"preset {preset} · {state['mode']} · level {state['intensity']} · heat {state['heat']}"
-        f" · vibration {state['vibration']} · {state['duration_min']} min"
+        f"preset {preset} · {state.get('mode', '?')} · level {state.get('intensity', '?')}"
+        f" · heat {state.get('heat', '?')} · vibration {state.get('vibration', '?')}"
+        f" · {state.get('duration_min', '?')} min"
     )
-    total = state["duration_min"] * 60
-    progress = state.get("progress", 0) / 100
-    remaining = state.get("remaining_s", 0)
+    total = _number(state.get("duration_min")) * 60
+    progress = _number(state.get("progress")) / 100
+    remaining = _number(state.get("remaining_s"))
     lines.append(f"[{_bar(progress)}] {progress:4.0%}  {_clock(remaining)} left of {_clock(total)}")
     lines.append("")
     source = telemetry or state
-    pressures: dict[str, float] = source.get("pressure_mmhg") or {}
-    targets: dict[str, float | None] = source.get("target_mmhg") or {}
-    for zone, p in pressures.items():
+    pressures = _mapping(source.get("pressure_mmhg"))
+    targets = _mapping(source.get("target_mmhg"))
+    for zone, value in pressures.items():
+        p = _number(value)
         target = targets.get(zone)
-        mark = f"→ {target:5.1f}" if target is not None else "  vent "
+        mark = f"→ {_number(target):5.1f}" if target is not None else "  vent "
         lines.append(f"{zone:<12} [{_bar(p / 100.0)}] {p:5.1f} mmHg {mark}")
     heater = source.get("heater_c")
     if heater is not None:
-        lines.append(f"{'heater':<12} [{_bar((heater - 25.0) / 20.0)}] {heater:5.1f} °C")
+        c = _number(heater)
+        lines.append(f"{'heater':<12} [{_bar((c - 25.0) / 20.0)}] {c:5.1f} °C")
     if state.get("fault"):
         lines.append("")
         lines.append(f"FAULT {state['fault']}: {state.get('fault_message') or ''}")
@@ -94,19 +109,21 @@ async def watch(mq: MqttSettings, host: str, port: int, base: str, *, once: bool
             raw = message.payload if isinstance(message.payload, bytes) else b""
             topic = message.topic.value
             try:
-                if topic == topics.state:
-                    state = json.loads(raw)
-                elif topic == topics.telemetry:
-                    telemetry = json.loads(raw)
-                elif topic == topics.event:
-                    ev = json.loads(raw)
-                    events.append(
-                        f"{time.strftime('%H:%M:%S')} {ev.get('event_type')} {ev.get('code', '')}"
-                    )
-                elif topic == topics.availability:
-                    online = raw == b"online"
-            except (ValueError, TypeError):
+                data = json.loads(raw) if topic != topics.availability else None
+            except ValueError:
                 continue  # a foreign or broken payload: keep showing the last good one
+            if topic == topics.availability:
+                online = raw == b"online"
+            elif not isinstance(data, dict):
+                continue  # JSON, but not an object: not the device's
+            elif topic == topics.state:
+                state = data
+            elif topic == topics.telemetry:
+                telemetry = data
+            elif topic == topics.event:
+                events.append(
+                    f"{time.strftime('%H:%M:%S')} {data.get('event_type')} {data.get('code', '')}"
+                )
             if once and state is not None:
                 print(render(state, telemetry, list(events), online=online))
                 return 0

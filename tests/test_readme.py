@@ -29,7 +29,10 @@ def test_the_readme_configuration_example_loads(tmp_path: Path) -> None:
     blocks = re.findall(r"```yaml\n(.*?)```", README.read_text(), flags=re.DOTALL)
     assert blocks
     path = tmp_path / "legwave.yaml"
-    path.write_text(blocks[0])
+    ca = tmp_path / "ca.pem"  # the example's CA file, which the settings check exists
+    ca.write_text("-----BEGIN CERTIFICATE-----\n")
+    assert "/etc/legwave/ca.pem" in blocks[0]
+    path.write_text(blocks[0].replace("/etc/legwave/ca.pem", str(ca)))
     path.chmod(0o600)  # it holds the broker password: as the README says
     settings = load_settings(path)
     assert settings.mqtt.host == "broker.lan"

@@ -513,6 +513,11 @@ class Massager:
             return Phase.VENTING
         return None
 
+    @property
+    def hottest_c(self) -> float | None:
+        """The warmest heater reading; None while no sensor has a reading (NaN is not JSON)."""
+        return max((t for t in self.temperatures if math.isfinite(t)), default=None)
+
     def remaining_s(self) -> float:
         """Seconds of session time left (0 when no session is active)."""
         if self.session is None or self.status not in ACTIVE:
@@ -553,7 +558,7 @@ class Massager:
                 z: None if t is None else _tenth(t)
                 for z, t in zip(zones, self.targets, strict=True)
             },
-            "heater_c": _tenth(max(self.temperatures)) if self.temperatures else None,
+            "heater_c": None if self.hottest_c is None else _tenth(self.hottest_c),
             "fault": self.fault.value if self.fault else None,
             "fault_message": self.fault_message or None,
             "sessions_completed": self.sessions_completed,

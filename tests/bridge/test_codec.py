@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import time
 from typing import Any
 
@@ -17,6 +18,7 @@ from bridge.codec import (
     Topics,
     parse_command,
     response_payload,
+    to_json,
 )
 from device.control.massager import Action
 
@@ -70,6 +72,7 @@ def test_power_is_the_switch(power: str, action: Action) -> None:
         ({"power": "OFF", "action": "start"}, "invalid", "power"),
         ({"ts": NOW - 31}, "stale", "ts"),
         ({"ts": NOW + 120}, "stale", "ts"),
+        ({"ts": NOW + 30}, "stale", "ts"),
         ({"ts": "2027-01-15T08:00:00"}, "invalid", "ts"),
     ],
 )
@@ -177,3 +180,39 @@ def test_response_payloads() -> None:
         "transaction": None,
         "error": {"code": "invalid", "message": "m", "field": "f"},
     }
+
+
+@pytest.mark.parametrize(
+    ("payload", "field"),
+    [
+        (b'{"action": "stop", "transaction": NaN}', "transaction"),
+        (b'{"action": "stop", "transaction": Infinity}', "transaction"),
+        (b'{"action": "stop", "transaction": -Infinity}', "transaction"),
+        (b'{"action": "stop", "transaction": 1e400}', "transaction"),
+        (b'{"action": "stop", "ts": NaN}', "ts"),
+        (b'{"action": "stop", "ts": 1e400}', "ts"),
+    ],
+)
+def test_numbers_json_does_not_have_are_refused_and_never_echoed(
+    payload: bytes, field: str
+) -> None:
+    out = parse_command(payload, now=NOW)
+    assert isinstance(out, CommandError) and out.field == field
+    assert out.transaction is None  # a NaN would make the answer invalid JSON
+    answer = response_payload(ok=False, transaction=out.transaction, code=out.code, message="m")
+    json.loads(answer, parse_constant=lambda c: pytest.fail(f"{c} in an answer"))
+
+
+def test_a_ts_ahead_of_the_clock_is_refused_beyond_a_little_skew() -> None:
+    assert isinstance(parse({"action": "stop", "ts": NOW + 1.5}), ParsedCommand)
+    late = parse({"action": "stop", "ts": NOW + 20})  # it would live 50 s, not 30
+    assert isinstance(late, CommandError) and late.code == "stale"
+    assert "in the future" in late.message
+
+
+def test_every_payload_legwave_writes_is_strict_json() -> None:
+    data = {"heater_c": math.nan, "zones": {"foot": math.inf}, "list": [1.5, -math.inf]}
+    text = to_json(data)
+    assert json.loads(text) == {"heater_c": None, "zones": {"foot": None}, "list": [1.5, None]}
+    state = {"status": "idle"}
+    assert to_json(state) == b'{"status":"idle"}'

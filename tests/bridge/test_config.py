@@ -127,3 +127,83 @@ def test_outbox_coalesces_state_and_bounds_the_queue() -> None:
         ("e", b"4"),
         ("s", b"9"),
     ]
+
+
+def check(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    code = main(args)
+    out = capsys.readouterr()
+    return code, out.out + out.err
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "where"),
+    [
+        ("homeassistant:\n  prefix: 'home/#'\n", "homeassistant.prefix: "),
+        ("homeassistant:\n  prefix: 'homeassistant/'\n", "homeassistant.prefix: "),
+        ("homeassistant:\n  status_topic: 'homeassistant/+'\n", "homeassistant.status_topic: "),
+        ("base_topic: 'legwave/#'\n", "base_topic: "),
+    ],
+)
+def test_a_topic_with_a_wildcard_is_refused_by_config_check_and_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], yaml_text: str, where: str
+) -> None:
+    path = write(tmp_path, f"state_dir: {tmp_path / 'state'}\n{yaml_text}")
+    for command in (["config", "check"], ["run"]):
+        code, text = check(["--config", str(path), *command], capsys)
+        assert code in (1, 2)
+        assert where in text and "Traceback" not in text
+
+
+def test_bad_json_in_an_environment_variable_names_the_variable(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("LEGWAVE_DEVICE__ZONES", "notjson")
+    monkeypatch.setenv("LEGWAVE_DEVICE__CONTROL_HZ", "50")  # valid, and not named
+    code, text = check(["config", "check"], capsys)
+    assert code == 1
+    assert "LEGWAVE_DEVICE__ZONES: not valid JSON" in text
+    assert "CONTROL_HZ" not in text and "Traceback" not in text
+    assert len(text.strip().splitlines()) == 2  # "1 problem(s):" and the problem
+
+
+def test_a_config_file_that_is_not_utf8_is_one_clear_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "legwave.yaml"
+    path.write_bytes(b"mqtt:\n  host: caf\xe9.lan\n")
+    code, text = check(["--config", str(path), "config", "check"], capsys)
+    assert code == 1
+    assert f"{path}: not UTF-8 text (byte 0xe9 at offset 17)" in text and "Traceback" not in text
+
+
+def test_a_missing_tls_file_is_named_by_config_check(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(tmp_path, f"mqtt:\n  host: broker.lan\n  tls:\n    ca_file: {tmp_path}/ca.pem\n")
+    code, text = check(["--config", str(path), "config", "check"], capsys)
+    assert code == 1
+    assert f"mqtt.tls.ca_file: {tmp_path}/ca.pem does not exist" in text
+
+
+def test_an_invalid_device_id_file_is_kept_and_replaced_with_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    folder = tmp_path / "state"
+    folder.mkdir()
+    (folder / "device_id").write_bytes(b"Not An Id \xff\n")
+    new = resolve_device_id(load_settings(None, state_dir=folder))
+    assert (folder / "device_id").read_text().strip() == new
+    kept = list(folder.glob("device_id.invalid-*"))
+    assert len(kept) == 1 and kept[0].read_bytes() == b"Not An Id \xff\n"
+    assert "Home Assistant will see a new device" in caplog.text and kept[0].name in caplog.text
+
+
+def test_the_command_line_tools_never_make_a_device_id(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LEGWAVE_STATE_DIR", str(tmp_path / "empty"))
+    for command in (["ctl", "stop"], ["watch", "--once"], ["health"], ["remove"], ["discovery"]):
+        code, text = check(command, capsys)
+        assert code == 2, command
+        assert "device_id: none set, and none kept in" in text
+    assert not (tmp_path / "empty" / "device_id").exists()

@@ -55,6 +55,7 @@ def test_a_world_readable_tls_key_is_refused(tmp_path: Path) -> None:
     key = tmp_path / "client.key"
     key.write_text("-----BEGIN PRIVATE KEY-----\n")
     os.chmod(key, 0o644)
+    (tmp_path / "c.crt").write_text("-----BEGIN CERTIFICATE-----\n")
     tls = {"host": "127.0.0.1", "tls": {"cert_file": tmp_path / "c.crt", "key_file": key}}
     with pytest.raises(ConfigError, match=r"mqtt\.tls\.key_file: .* chmod 600"):
         load_settings(None, mqtt=tls)

@@ -69,7 +69,18 @@ def test_settings_that_no_longer_fit_the_device_fall_back(tmp_path: Path) -> Non
 
 
 @pytest.mark.parametrize(
-    "text", ["", "{", "[]", '{"version": 2}', '{"sessions_completed": -1}', "\0\0\0"]
+    "text",
+    [
+        "",
+        "{",
+        "[]",
+        '{"version": 2}',
+        '{"sessions_completed": -1}',
+        "\0\0\0",
+        '{"therapy_s_total": Infinity}',  # json reads it; no memory may hold it
+        '{"therapy_s_total": 1e400}',
+        '{"history": [{"id": "a", "started_at": "2026-01-01T00:00:00Z", "running_s": NaN}]}',
+    ],
 )
 def test_a_broken_file_is_moved_aside_and_defaults_are_used(
     tmp_path: Path, text: str, caplog: pytest.LogCaptureFixture
@@ -79,6 +90,30 @@ def test_a_broken_file_is_moved_aside_and_defaults_are_used(
     aside = list(tmp_path.glob(f"{FILENAME}.broken-*"))
     assert len(aside) == 1 and aside[0].read_text() == text  # kept for a person to look at
     assert "started from defaults" in caplog.text
+
+
+def test_a_file_that_is_not_utf8_is_moved_aside(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    junk = b'{"sessions_completed": 3, "x": "\xff\xfe"}'
+    (tmp_path / FILENAME).write_bytes(junk)
+    assert Store(tmp_path).load() == Memory()
+    aside = list(tmp_path.glob(f"{FILENAME}.broken-*"))
+    assert len(aside) == 1 and aside[0].read_bytes() == junk
+    assert "not UTF-8" in caplog.text
+
+
+def test_a_file_that_cannot_be_read_is_moved_aside_not_replaced(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / FILENAME
+    path.symlink_to(FILENAME)  # a link to itself: reading it fails, as with its permissions
+    store = Store(tmp_path)
+    assert store.load() == Memory()
+    assert [p.name for p in tmp_path.glob(f"{FILENAME}.unreadable-*")] != []
+    assert "cannot read it" in caplog.text
+    store.save(Memory(sessions_completed=1))
+    assert Store(tmp_path).load().sessions_completed == 1
 
 
 def test_a_missing_file_is_a_first_start(tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ import pytest
 from device.control.massager import Action, CommandRejectedError, Status
 from device.control.patterns import Phase
 from device.settings import DeviceSettings, Heat, Limits, Mode, SessionSettings, Vibration
-from tests.device.rig import Rig
+from tests.device.rig import EPOCH, Rig
 
 SHORT = SessionSettings(duration_min=5)
 
@@ -303,3 +303,15 @@ def test_pauses_adding_up_past_the_session_limit_end_it_with_a_reason_and_an_eve
     wall_s = (record.ended_at - record.started_at).total_seconds()
     assert wall_s == pytest.approx(limits.max_session_min * 60.0, abs=0.05)
     assert record.running_s < 5 * 60.0
+
+
+def test_the_state_before_any_sample_is_strict_json() -> None:
+    """No temperature has been read yet: the heater shows as unknown, never as NaN."""
+    from device.control.massager import Massager
+
+    massager = Massager(device=DeviceSettings(), wall=lambda t: EPOCH, new_id=lambda: "s")
+    snapshot = massager.snapshot(0.0)
+    assert snapshot["heater_c"] is None
+    json.dumps(snapshot, allow_nan=False)
+    massager.temperatures = [math.nan, 36.44]  # one sensor has a reading, the other not yet
+    assert massager.snapshot(0.0)["heater_c"] == 36.4

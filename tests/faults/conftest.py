@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -97,6 +98,14 @@ def wait_until(condition: Any, timeout: float, what: str, step: float = 0.05) ->
     return time.monotonic() - t0
 
 
+async def eventually(condition: Any, timeout: float, what: str) -> None:
+    """`wait_until` for a coroutine: poll `condition` without blocking the event loop."""
+    async with asyncio.timeout(timeout):
+        while not condition():  # noqa: ASYNC110 - counters have no event to wait on
+            await asyncio.sleep(0.05)
+    assert condition(), what
+
+
 def seed_memory(tmp_path: Path, **fields: Any) -> None:
     """Write a memory file as an earlier run of the agent would have left it."""
     folder = tmp_path / "state"
@@ -104,4 +113,13 @@ def seed_memory(tmp_path: Path, **fields: Any) -> None:
     (folder / "memory.json").write_text(json.dumps({"version": 1, **fields}))
 
 
-__all__ = ["BASE", "DEVICE", "Mosquitto", "Process", "agent_env", "status", "wait_until"]
+__all__ = [
+    "BASE",
+    "DEVICE",
+    "Mosquitto",
+    "Process",
+    "agent_env",
+    "eventually",
+    "status",
+    "wait_until",
+]

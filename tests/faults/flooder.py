@@ -73,11 +73,15 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--burst", type=int, default=0, help="send this many at once, then stop")
+    parser.add_argument("--payload", help="send this payload every time instead of junk")
     args = parser.parse_args()
     stopped: list[int] = []
     signal.signal(signal.SIGTERM, lambda signum, _: stopped.append(signum))  # end, and report
     rng = random.Random(args.seed)
-    packets = [publish_packet(args.topic, junk(rng)) for _ in range(1000)]
+    fixed = args.payload.encode() if args.payload is not None else None
+    packets = [
+        publish_packet(args.topic, fixed if fixed is not None else junk(rng)) for _ in range(1000)
+    ]
     batch = 20
     chunks = [b"".join(packets[i : i + batch]) for i in range(0, len(packets), batch)]
     with socket.create_connection((args.host, args.port)) as sock:

@@ -87,6 +87,13 @@ class Observer:
                 await self._new.wait()
             return found
 
+    async def wait_for_topic_suffix(self, suffix: str, timeout: float = 10.0) -> bytes:
+        """The first message on any topic ending in `suffix` (a device whose id is unknown)."""
+        async with asyncio.timeout(timeout), self._new:
+            while not (found := [p for t, p, _ in self.seen if t.endswith(suffix)]):
+                await self._new.wait()
+            return found[0]
+
     def forget(self) -> None:
         self.seen.clear()
 
