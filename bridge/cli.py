@@ -81,6 +81,15 @@ def _parser() -> argparse.ArgumentParser:
     disc = sub.add_parser("discovery", help="print the Home Assistant discovery payload")
     disc.add_argument("--style", choices=["device", "per_component"], help="default: configured")
     sub.add_parser("remove", help="clear every retained message the device owns from the broker")
+    sub.add_parser(
+        "registrar",
+        help="check devices' discovery and pass it on to Home Assistant (the compose stack)",
+        description=(
+            "Watch legwave/+/discovery and publish each device's payload under the discovery "
+            "prefix if every topic in it is the device's own (homeassistant.discovery: "
+            "registrar on the devices). Runs with an account of its own until SIGTERM."
+        ),
+    )
     health = sub.add_parser("health", help="exit 0 while the device says online on the broker")
     health.add_argument("--timeout", type=seconds, default=5.0)
     config = sub.add_parser("config", help="configuration tools")

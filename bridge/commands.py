@@ -1,4 +1,7 @@
-"""The network commands of the CLI: run, ctl, discovery, remove."""
+"""The commands of the CLI that reach a broker or hardware.
+
+run, plant, doctor, discovery, remove, ctl, watch, health and registrar.
+"""
 
 from __future__ import annotations
 
@@ -53,7 +56,7 @@ def dispatch(args: argparse.Namespace, settings: AgentSettings) -> int:
         case "discovery":
             info = device_info(settings)
             style = args.style or settings.homeassistant.discovery
-            body = device_payload(info) if style == "device" else component_payloads(info)
+            body = component_payloads(info) if style == "per_component" else device_payload(info)
             print(pretty_json(body))
             return 0
         case "remove":
@@ -75,6 +78,8 @@ def dispatch(args: argparse.Namespace, settings: AgentSettings) -> int:
             return _watch(args, settings)
         case "health":
             return asyncio.run(_health(args, settings))
+        case "registrar":
+            return _registrar(settings)
     return 2  # pragma: no cover
 
 
@@ -183,6 +188,26 @@ async def _ctl(args: argparse.Namespace, settings: AgentSettings) -> int:
         print(f"legwave: error: cannot reach the broker at {host}:{port}: {exc}", file=sys.stderr)
         return 3
     return 3  # pragma: no cover - the message stream only ends with the connection
+
+
+def _registrar(settings: AgentSettings) -> int:
+    """`legwave registrar`: serve until SIGINT/SIGTERM."""
+    import signal
+
+    from bridge.registrar import Registrar
+
+    host, port = broker_address(settings)
+    registrar = Registrar(settings=settings, host=host, port=port)
+
+    async def serve() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await registrar.run(stop)
+
+    asyncio.run(serve())
+    return 0
 
 
 def _plant(args: argparse.Namespace, settings: AgentSettings) -> int:

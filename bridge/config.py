@@ -116,7 +116,13 @@ class HomeAssistantSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    discovery: Literal["device", "per_component"] = "device"
+    discovery: Literal["device", "per_component", "registrar"] = Field(
+        "device",
+        description=(
+            "device (one message), per_component (one per entity, older Home Assistant) or "
+            "registrar (through `legwave registrar`, which checks it: the compose stack)"
+        ),
+    )
     prefix: str = "homeassistant"
     status_topic: str = "homeassistant/status"
     suggested_area: str | None = "Bedroom"

@@ -15,7 +15,7 @@ from typing import Any, Literal
 from bridge.codec import Topics
 from bridge.entities import Entity, entity_table
 
-DiscoveryStyle = Literal["device", "per_component"]
+DiscoveryStyle = Literal["device", "per_component", "registrar"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +41,11 @@ class DeviceInfo:
     def device_topic(self) -> str:
         """The device-based discovery topic."""
         return f"{self.prefix}/device/{self.device_id}/config"
+
+    @property
+    def draft_topic(self) -> str:
+        """Where the device puts its discovery for `legwave registrar` to check and pass on."""
+        return f"{self.base_topic}/discovery"
 
     def component_topic(self, entity: Entity) -> str:
         """The per-component discovery topic of `entity`."""
@@ -122,9 +127,14 @@ def component_payloads(info: DeviceInfo) -> dict[str, dict[str, Any]]:
 
 
 def discovery_messages(info: DeviceInfo, style: DiscoveryStyle) -> list[tuple[str, bytes]]:
-    """The retained (topic, payload) pairs to publish for `style`."""
-    if style == "device":
-        return [(info.device_topic, json.dumps(device_payload(info), allow_nan=False).encode())]
+    """The retained (topic, payload) pairs to publish for `style`.
+
+    ``registrar``: the device-based payload on the device's own `…/discovery` topic, for
+    `legwave registrar` to check and publish under the discovery prefix (bridge/registrar.py).
+    """
+    if style in ("device", "registrar"):
+        topic = info.device_topic if style == "device" else info.draft_topic
+        return [(topic, json.dumps(device_payload(info), allow_nan=False).encode())]
     return [
         (topic, json.dumps(p, allow_nan=False).encode())
         for topic, p in component_payloads(info).items()
@@ -135,6 +145,7 @@ def owned_retained_topics(info: DeviceInfo) -> list[str]:
     """Every retained topic the device may own, in both discovery styles (for `legwave remove`)."""
     topics = info.topics
     return [
+        info.draft_topic,
         info.device_topic,
         *component_payloads(info),
         topics.availability,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -128,3 +129,62 @@ def test_remove_covers_both_styles_and_the_retained_state() -> None:
     assert "homeassistant/switch/legwave_0a1b2c3d/power/config" in topics
     assert "legwave/legwave_0a1b2c3d/state" in topics
     assert "legwave/legwave_0a1b2c3d/availability" in topics
+
+
+def test_the_registrar_passes_a_device_s_own_discovery_as_it_is() -> None:
+    from bridge.registrar import check_draft
+
+    payload = json.dumps(device_payload(INFO)).encode()
+    assert check_draft(INFO.device_id, payload) == device_payload(INFO)
+
+
+def _hijacked(change: Any) -> bytes:
+    body = device_payload(INFO)
+    change(body)
+    return json.dumps(body).encode()
+
+
+@pytest.mark.parametrize(
+    ("payload", "reason"),
+    [
+        (
+            _hijacked(lambda b: b["components"]["legwave_0a1b2c3d_stop"].update(
+                command_topic="legwave/bedroom/set")),
+            "command_topic: 'legwave/bedroom/set' is not this device's topic",
+        ),
+        (
+            _hijacked(lambda b: b.update(availability_topic="legwave/bedroom/availability")),
+            "availability_topic",
+        ),
+        (
+            _hijacked(lambda b: b["components"]["legwave_0a1b2c3d_power"].update(cmd_t="x/set")),
+            "cmd_t",
+        ),
+        (_hijacked(lambda b: b.update({"~": "legwave/bedroom"})), "no base topic abbreviation"),
+        (_hijacked(lambda b: b["device"].update(identifiers=["bedroom"])), "identifiers"),
+        (
+            _hijacked(lambda b: b["components"].update(bedroom_stop={
+                **b["components"]["legwave_0a1b2c3d_stop"], "unique_id": "bedroom_stop"})),
+            "unique id",
+        ),
+        (
+            _hijacked(lambda b: b.update(availability=[{"topic": "legwave/bedroom/availability"}])),
+            "availability[0].topic",
+        ),
+        (b"{", "not JSON"),
+        (b"[]", "not a device-based discovery payload"),
+        (b"x" * 70_000, "bytes; at most"),
+    ],
+)  # fmt: skip
+def test_the_registrar_refuses_what_names_another_device(payload: bytes, reason: str) -> None:
+    from bridge.registrar import DraftRefusedError, check_draft
+
+    with pytest.raises(DraftRefusedError, match=re.escape(reason)):
+        check_draft(INFO.device_id, payload)
+
+
+def test_in_registrar_style_the_device_publishes_only_on_its_own_topic() -> None:
+    (topic, payload), = discovery_messages(INFO, "registrar")  # fmt: skip
+    assert topic == "legwave/legwave_0a1b2c3d/discovery"
+    assert json.loads(payload) == device_payload(INFO)
+    assert topic in owned_retained_topics(INFO)  # `legwave remove` clears it too

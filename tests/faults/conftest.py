@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import signal
@@ -17,7 +16,10 @@ import pytest
 
 from bridge.broker import Mosquitto
 from device.backends.plant.client import plant_status
-from tests.integration.conftest import broker  # noqa: F401 - the fixture, shared
+from tests.integration.conftest import (
+    broker,  # noqa: F401 - the fixture, shared
+    eventually,
+)
 from tests.integration.test_cli_agent import env_for
 
 DEVICE = "faultdev"
@@ -96,14 +98,6 @@ def wait_until(condition: Any, timeout: float, what: str, step: float = 0.05) ->
             raise AssertionError(f"not within {timeout} s: {what}")
         time.sleep(step)
     return time.monotonic() - t0
-
-
-async def eventually(condition: Any, timeout: float, what: str) -> None:
-    """`wait_until` for a coroutine: poll `condition` without blocking the event loop."""
-    async with asyncio.timeout(timeout):
-        while not condition():  # noqa: ASYNC110 - counters have no event to wait on
-            await asyncio.sleep(0.05)
-    assert condition(), what
 
 
 def seed_memory(tmp_path: Path, **fields: Any) -> None:

@@ -57,6 +57,14 @@ async def running_agent(settings: AgentSettings) -> AsyncIterator[Agent]:
         agent.close()
 
 
+async def eventually(condition: Any, timeout: float, what: str) -> None:
+    """Poll `condition` without blocking the event loop, for what has no event to wait on."""
+    async with asyncio.timeout(timeout):
+        while not condition():  # noqa: ASYNC110 - counters have no event to wait on
+            await asyncio.sleep(0.05)
+    assert condition(), what
+
+
 class Observer:
     """A plain MQTT client that records what it sees and can send commands."""
 
