@@ -28,9 +28,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.valves import time_exhaust_orders
+from bridge.agent import Agent
 from bridge.broker import Mosquitto
 from bridge.config import load_settings
-from bridge.service import build
+from bridge.service import serving
 from device.control.massager import Status
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -95,9 +97,8 @@ def pct(values: list[float], q: float) -> float:
 async def run_one(
     label: str, rate: float | None, seconds: float, probes: int, work: Path
 ) -> Result:
-    """One flood (or none): the probes, the ticks, memory and log lines."""
-    result = Result(label)
-    broker = Mosquitto(folder=work).start()  # as shipped: 64 KiB packets at most
+    """One flood (or none), against a broker of its own as shipped (64 KiB packets at most)."""
+    broker = Mosquitto(folder=work).start()
     settings = load_settings(
         None,
         device_id=DEVICE,
@@ -105,25 +106,22 @@ async def run_one(
         telemetry_hz=5,
         mqtt={"host": "127.0.0.1", "port": broker.port},
     )
-    agent = build(settings, host="127.0.0.1", port=broker.port)
-    opened: list[float] = []
-    exhaust = agent.runner.hardware.exhausts[0]
-    safe = exhaust.safe_state
+    try:
+        async with serving(settings, host="127.0.0.1", port=broker.port) as agent:
+            return await measure(agent, broker.port, Result(label), rate, seconds, probes)
+    finally:
+        broker.stop()
 
-    def timed_safe_state() -> None:  # the valve's own call: when the order reaches it
-        opened.append(time.monotonic())
-        safe()
 
-    exhaust.safe_state = timed_safe_state  # type: ignore[method-assign]
-    stop = asyncio.Event()
-    tasks = [
-        asyncio.create_task(agent.runner.run(stop=stop)),
-        asyncio.create_task(agent.run(stop)),
-    ]
+async def measure(
+    agent: Agent, port: int, result: Result, rate: float | None, seconds: float, probes: int
+) -> Result:
+    """The probes through the flood, the ticks, memory and log lines."""
+    opened = time_exhaust_orders(agent)
     probe = await asyncio.create_subprocess_exec(
         sys.executable,
         str(PROBE),
-        str(broker.port),
+        str(port),
         stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
     )
@@ -144,7 +142,7 @@ async def run_one(
                 sys.executable,
                 str(FLOODER),
                 "--port",
-                str(broker.port),
+                str(port),
                 "--topic",
                 f"{BASE}/set",
                 "--rate",
@@ -191,17 +189,14 @@ async def run_one(
             out, _ = await flooder.communicate()
             report = json.loads(out)
             result.sent_per_s = report["sent"] / report["seconds"]
-        result.lateness_ms = [1000 * v for v in result.lateness_ms]
+        # (the loop aims half a millisecond early: a tick ahead of its deadline is not late)
+        result.lateness_ms = [max(0.0, 1000 * v) for v in result.lateness_ms]
         await asyncio.sleep(1.0)
         result.rss_after = rss_mb()
     finally:
         root.removeHandler(counter)
         probe.stdin.close()
         await probe.wait()
-        stop.set()
-        await asyncio.gather(*tasks)
-        agent.close()
-        broker.stop()
     return result
 
 

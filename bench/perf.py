@@ -30,10 +30,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import aiomqtt
 
+from bench.valves import time_exhaust_orders
 from bridge.agent import NO_DELAY
 from bridge.broker import Mosquitto
 from bridge.config import load_settings
-from bridge.service import build
+from bridge.service import build, serving
 from device.backends.sim import SimulatedMassager
 from device.control.massager import Action, Command, Massager
 from device.runner import VirtualClock
@@ -262,53 +263,37 @@ async def stop_to_valves(fig: Figures, broker: Mosquitto, samples: int, work: Pa
         state_dir=work / "state-stop",
         mqtt={"host": "127.0.0.1", "port": broker.port},
     )
-    agent = build(settings, host="127.0.0.1", port=broker.port)
-    opened: list[float] = []
-    exhaust = agent.runner.hardware.exhausts[0]
-    safe = exhaust.safe_state
-
-    def timed_safe_state() -> None:  # the valve's own call: when the order reaches it
-        opened.append(time.monotonic())
-        safe()
-
-    exhaust.safe_state = timed_safe_state  # type: ignore[method-assign]
-    stop = asyncio.Event()
-    tasks = [
-        asyncio.create_task(agent.runner.run(stop=stop)),
-        asyncio.create_task(agent.run(stop)),
-    ]
-    await asyncio.wait_for(agent.connected.wait(), 15)
-    pub = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-c",
-        PUBLISHER,
-        str(broker.port),
-        agent.topics.set,
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-    )
-    assert pub.stdin is not None and pub.stdout is not None
-    await pub.stdout.readline()
-    try:
-        for _ in range(samples):
-            pub.stdin.write(b"start\n")
-            await pub.stdout.readline()
-            while agent.massager.status.value not in ("fit_check", "running"):
-                await asyncio.sleep(0.01)
-            await asyncio.sleep(0.3)  # zone 1 filling, its exhaust closed
-            before = len(opened)
-            pub.stdin.write(b"stop\n")
-            sent = float(await pub.stdout.readline())
-            while len(opened) == before:
-                await asyncio.sleep(0.001)
-            fig.stop_ms.append(1000 * (opened[before] - sent))
-            await asyncio.sleep(0.2)
-    finally:
-        pub.stdin.close()
-        await pub.wait()
-        stop.set()
-        await asyncio.gather(*tasks)
-        agent.close()
+    async with serving(settings, host="127.0.0.1", port=broker.port) as agent:
+        opened = time_exhaust_orders(agent)
+        await asyncio.wait_for(agent.connected.wait(), 15)
+        pub = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-c",
+            PUBLISHER,
+            str(broker.port),
+            agent.topics.set,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+        )
+        assert pub.stdin is not None and pub.stdout is not None
+        await pub.stdout.readline()
+        try:
+            for _ in range(samples):
+                pub.stdin.write(b"start\n")
+                await pub.stdout.readline()
+                while agent.massager.status.value not in ("fit_check", "running"):
+                    await asyncio.sleep(0.01)
+                await asyncio.sleep(0.3)  # zone 1 filling, its exhaust closed
+                before = len(opened)
+                pub.stdin.write(b"stop\n")
+                sent = float(await pub.stdout.readline())
+                while len(opened) == before:
+                    await asyncio.sleep(0.001)
+                fig.stop_ms.append(1000 * (opened[before] - sent))
+                await asyncio.sleep(0.2)
+        finally:
+            pub.stdin.close()
+            await pub.wait()
     e99 = pct(fig.echo_ms, 0.99)
     s50, s99 = pct(fig.stop_ms, 0.5), pct(fig.stop_ms, 0.99)
     fig.rows.append(
@@ -671,7 +656,7 @@ GC_PAUSE = """
 import gc, sys, tempfile, time
 from pathlib import Path
 from bridge.config import load_settings
-from bridge.service import build
+from bridge.service import build, serving
 settings = load_settings(None, device_id="benchgc", state_dir=Path(tempfile.mkdtemp()))
 agent = build(settings, host="127.0.0.1", port=1)
 def pause_ms():

@@ -26,6 +26,7 @@ from device.backends.pi.board import HardwareUnavailableError
 
 if TYPE_CHECKING:
     import argparse
+    from collections.abc import Awaitable, Callable
 
     from bridge.config import AgentSettings
 
@@ -192,28 +193,27 @@ async def _ctl(args: argparse.Namespace, settings: AgentSettings) -> int:
 
 def _registrar(settings: AgentSettings) -> int:
     """`legwave registrar`: serve until SIGINT/SIGTERM."""
-    import signal
-
     from bridge.registrar import Registrar
 
     host, port = broker_address(settings)
     registrar = Registrar(settings=settings, host=host, port=port)
-
-    async def serve() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        await registrar.run(stop)
-
-    asyncio.run(serve())
+    asyncio.run(_until_signalled(registrar.run))
     return 0
+
+
+async def _until_signalled(serve: Callable[[asyncio.Event], Awaitable[None]]) -> None:
+    """Run `serve(stop)` until SIGINT or SIGTERM sets `stop`."""
+    import signal
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await serve(stop)
 
 
 def _plant(args: argparse.Namespace, settings: AgentSettings) -> int:
     """`legwave plant`: serve the simulated board until SIGINT/SIGTERM."""
-    import signal
-
     from device.backends.plant.server import PlantServer
     from device.backends.sim import FaultInjection, FaultSpecError
 
@@ -231,13 +231,6 @@ def _plant(args: argparse.Namespace, settings: AgentSettings) -> int:
         socket_path=path, device=settings.device, config=settings.pi, faults=faults, seed=args.seed
     )
 
-    async def serve() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        await server.run(stop)
-
     print(f"simulated board on {path}", file=sys.stderr, flush=True)
-    asyncio.run(serve())
+    asyncio.run(_until_signalled(server.run))
     return 0

@@ -24,6 +24,8 @@ from device.control.massager import Massager
 from device.runner import MonotonicClock, Runner
 
 if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
     from bridge.config import AgentSettings
     from device.backends import Backend
 
@@ -80,6 +82,27 @@ def build(
 
         runner.on_tick = on_tick
     return agent
+
+
+@contextlib.asynccontextmanager
+async def serving(settings: AgentSettings, *, host: str, port: int) -> AsyncIterator[Agent]:
+    """The device (simulator) and its agent on a broker, running until the block ends.
+
+    For tests and benchmarks that watch the agent from inside its process; `serve` is the
+    whole program.
+    """
+    agent = build(settings, host=host, port=port)
+    stop = asyncio.Event()
+    tasks = [
+        asyncio.create_task(agent.runner.run(stop=stop)),
+        asyncio.create_task(agent.run(stop)),
+    ]
+    try:
+        yield agent
+    finally:
+        stop.set()
+        await asyncio.wait_for(asyncio.gather(*tasks), timeout=10)
+        agent.close()
 
 
 async def serve(settings: AgentSettings, *, stop: asyncio.Event | None = None) -> None:
@@ -189,4 +212,5 @@ __all__ = [
     "StateDirectoryInUseError",
     "build",
     "serve",
+    "serving",
 ]

@@ -24,6 +24,17 @@ from tests.integration.conftest import agent_settings, observer, running_agent
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(120)]
 
 
+def run_to_the_end(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """`legwave run` that is expected to refuse: its exit code and what it said."""
+    return subprocess.run(
+        [sys.executable, "-m", "bridge.cli", "run"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
 def test_the_old_guessable_client_id_kicks_nobody_off(broker: Mosquitto, tmp_path: Path) -> None:
     async def scenario() -> None:
         async with (
@@ -83,13 +94,7 @@ def test_a_second_agent_with_the_same_device_id_refuses_to_run(
         # the same device id, another state directory (another machine, say)
         elsewhere = tmp_path / "elsewhere"
         env = agent_env(broker.port, elsewhere, LEGWAVE_DEVICE_ID=DEVICE)
-        second = subprocess.run(
-            [sys.executable, "-m", "bridge.cli", "run"],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        second = run_to_the_end(env)
         assert second.returncode == 2
         assert f"another legwave agent already serves device {DEVICE}" in second.stderr
         assert "Traceback" not in second.stderr
@@ -113,13 +118,7 @@ def test_one_state_directory_runs_one_agent(broker: Mosquitto, tmp_path: Path) -
     first = Process(["run"], env, tmp_path / "first.log")
     try:
         wait_until(lambda: (tmp_path / "state" / "agent.lock").exists(), 30, "first started")
-        second = subprocess.run(
-            [sys.executable, "-m", "bridge.cli", "run"],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        second = run_to_the_end(env)
         assert second.returncode == 2
         assert "is running with the state directory" in second.stderr
         assert f"pid {first.proc.pid}" in second.stderr

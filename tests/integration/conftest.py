@@ -15,7 +15,7 @@ import pytest
 from bridge.agent import Agent
 from bridge.broker import BrokerUnavailableError, Mosquitto
 from bridge.config import AgentSettings, load_settings
-from bridge.service import build
+from bridge.service import serving
 
 
 @pytest.fixture
@@ -43,18 +43,10 @@ def agent_settings(broker: Mosquitto | int, tmp_path: Path, **overrides: Any) ->
 @asynccontextmanager
 async def running_agent(settings: AgentSettings) -> AsyncIterator[Agent]:
     """The device and its agent, running until the block ends."""
-    agent = build(settings, host=settings.mqtt.host or "127.0.0.1", port=settings.mqtt.port)
-    stop = asyncio.Event()
-    tasks = [
-        asyncio.create_task(agent.runner.run(stop=stop)),
-        asyncio.create_task(agent.run(stop)),
-    ]
-    try:
+    async with serving(
+        settings, host=settings.mqtt.host or "127.0.0.1", port=settings.mqtt.port
+    ) as agent:
         yield agent
-    finally:
-        stop.set()
-        await asyncio.wait_for(asyncio.gather(*tasks), timeout=10)
-        agent.close()
 
 
 async def eventually(condition: Any, timeout: float, what: str) -> None:
