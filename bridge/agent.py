@@ -217,6 +217,8 @@ class Agent:
         # but answered like any other, and a flood of anything else never eats their answers
         self._urgent_answers = TokenBucket(rate=COMMANDS_PER_S, burst=COMMAND_BURST)
         self._log = LogLimiter(log)
+        # commands people send are worth a line each, a flood of them is not
+        self._commands_log = LogLimiter(log, burst=5)
         self._last_limit_reply = -1e9
         self._limited_since_reply = 0
         self._state_wanted = False
@@ -518,7 +520,7 @@ class Agent:
                 )
             return
         action = cmd.action.value if cmd.action else ""
-        self._log.info(f"urgent:{action}", now, "command %s: %s", action, outcome.message)
+        self._commands_log.info(f"urgent:{action}", now, "command %s: %s", action, outcome.message)
         self.after_tick(now)  # the state shows it without waiting for the next tick
         if self._urgent_answers.allow(now):
             self._answer(
@@ -606,7 +608,9 @@ class Agent:
                 action = cmd.action.value if cmd.action else ""
                 changes = str(dict(cmd.changes)) if cmd.changes else ""
                 what = " ".join(filter(None, (action, changes)))
-                self._log.info(f"command:{what}", now, "command %s: %s", what, outcome.message)
+                self._commands_log.info(
+                    f"command:{what}", now, "command %s: %s", what, outcome.message
+                )
                 self.after_tick(now)  # publish the change without waiting for the next tick
                 body = response_payload(
                     ok=True, transaction=parsed.transaction, state=self.state(now)

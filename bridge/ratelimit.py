@@ -41,17 +41,19 @@ class TokenBucket:
 
 
 class LogLimiter:
-    """At most one log line per key and `interval_s`; the lines in between are counted.
+    """At most `burst` log lines per key and `interval_s`; the lines held back are counted.
 
     Args:
         log: where the lines go.
-        interval_s: the shortest time between two lines of one key.
+        interval_s: the window in which a key may log `burst` lines.
+        burst: lines of one key let through per window (the next line says how many were held).
     """
 
-    def __init__(self, log: logging.Logger, interval_s: float = 10.0) -> None:
+    def __init__(self, log: logging.Logger, interval_s: float = 10.0, burst: int = 1) -> None:
         self._log = log
         self.interval_s = interval_s
-        self._last: dict[str, float] = {}
+        self.burst = burst
+        self._window: dict[str, tuple[float, int]] = {}  # key: (window start, lines in it)
         self._held: dict[str, int] = {}
 
     def info(self, key: str, now: float, message: str, *args: object) -> None:
@@ -69,20 +71,21 @@ class LogLimiter:
     def emit(
         self, level: int, key: str, now: float, message: str, *args: object, exc_info: bool = False
     ) -> None:
-        """Log `message` now, or count it if `key` was logged less than `interval_s` ago."""
-        last = self._last.get(key)
-        if last is not None and now - last < self.interval_s:
+        """Log `message` now, or count it if `key` used up its lines in this window."""
+        start, lines = self._window.get(key, (None, 0))
+        if start is None or now - start >= self.interval_s:
+            start, lines = now, 0
+        if lines >= self.burst:
             self._held[key] = self._held.get(key, 0) + 1
             return
+        self._window[key] = (start, lines + 1)
         held = self._held.pop(key, 0)
-        self._last[key] = now
         if held:
             self._log.log(
                 level,
-                message + " (and %d more like it in the last %.0f s)",
+                message + " (and %d more like it held back)",
                 *args,
                 held,
-                now - last if last is not None else 0.0,
                 exc_info=exc_info,
             )
         else:

@@ -28,5 +28,21 @@ def test_the_log_says_once_per_interval_how_many_it_held_back(
     assert [r.getMessage() for r in caplog.records] == [
         "dropping commands",
         "another kind",
-        "dropping commands (and 999 more like it in the last 10 s)",
+        "dropping commands (and 999 more like it held back)",
+    ]
+
+
+def test_a_burst_of_lines_then_one_per_window_with_the_count(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    limiter = LogLimiter(logging.getLogger("legwave.test"), interval_s=10.0, burst=3)
+    with caplog.at_level(logging.INFO):
+        for i in range(10):
+            limiter.info("cmd", i * 0.1, "command %d", i)
+        limiter.info("cmd", 12.0, "command %d", 99)
+    assert [r.getMessage() for r in caplog.records] == [
+        "command 0",
+        "command 1",
+        "command 2",
+        "command 99 (and 7 more like it held back)",
     ]

@@ -128,7 +128,7 @@ def test_a_flood_of_stops_is_applied_in_full_and_answered_and_logged_within_boun
     with caplog.at_level(logging.INFO, logger="bridge.agent"):
         asyncio.run(scenario())
     stop_lines = [r for r in caplog.records if "stop" in r.getMessage()]
-    assert 1 <= len(stop_lines) <= 4  # 6,000 stops: a line or two, with how many
+    assert 1 <= len(stop_lines) <= 8  # 6,000 stops: a few lines, with how many were held back
 
 
 def test_a_flood_of_offline_is_answered_once_a_second_and_pushes_nothing_out(
@@ -169,7 +169,8 @@ def test_a_flood_of_offline_is_answered_once_a_second_and_pushes_nothing_out(
             offlines = [p for t, p, _ in obs.seen if p == b"offline"]
             assert len(offlines) == sent
             assert 1 <= len(onlines) <= elapsed / CONTRADICT_EVERY_S + 2
-            assert obs.seen[-1] == (f"{BASE}/availability", b"online", False)  # the last word
+            availability = [p for t, p, _ in obs.seen if t == f"{BASE}/availability"]
+            assert availability[-1] == b"online"  # the last word
             assert agent.outbox.dropped == 0
 
     asyncio.run(scenario())
