@@ -8,7 +8,7 @@ time from its publish to the first exhaust valve told to open, and whether it ha
 Also: how late the 50 Hz control ticks were, the agent's memory before and after, the log lines
 it wrote, and how many messages it handled.
 
-Run: python bench/flood.py [--seconds 12] [--probes 16] [--write-doc]. With --write-doc the
+Run: bench/run flood [--probes 16] [--write-doc]. With --write-doc the
 table replaces the one in docs/reliability.md.
 """
 
@@ -185,7 +185,8 @@ async def measure(
         result.faults = int(agent.massager.fault is not None)
         result.handled_per_s = (agent.stats.commands - commands_before) / (elapsed + 1.0)
         if flooder is not None:
-            flooder.terminate()
+            if flooder.returncode is None:
+                flooder.terminate()
             out, _ = await flooder.communicate()
             report = json.loads(out)
             result.sent_per_s = report["sent"] / report["seconds"]
@@ -230,10 +231,7 @@ def table(results: list[Result]) -> list[str]:
 def write_doc(lines: list[str], args: argparse.Namespace) -> None:
     """Replace the table between the markers in docs/reliability.md."""
     text = DOC.read_text()
-    stamp = (
-        f"<!-- flood:begin (python bench/flood.py --seconds {args.seconds:g} --probes "
-        f"{args.probes} --write-doc) -->"
-    )
+    stamp = f"<!-- flood:begin (bench/run flood --probes {args.probes} --write-doc) -->"
     block = "\n".join([stamp, *lines, "<!-- flood:end -->"])
     new, count = re.subn(r"<!-- flood:begin.*?<!-- flood:end -->", block, text, flags=re.DOTALL)
     if count != 1:
@@ -258,7 +256,12 @@ async def run_all(args: argparse.Namespace) -> list[Result]:
 def main(argv: list[str] | None = None) -> int:
     """Measure, print the table, and write it into docs/reliability.md if asked."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=30.0, help="the longest a flood lasts")
+    parser.add_argument(
+        "--seconds",
+        type=float,
+        default=120.0,
+        help="the longest a flood lasts (it ends with the probes)",
+    )
     parser.add_argument("--probes", type=int, default=16, help="stop/vent probes per rate")
     parser.add_argument("--write-doc", action="store_true")
     args = parser.parse_args(argv)

@@ -6,7 +6,7 @@ device (an event the broker cannot take yet); the fault is removed. Measured: th
 fault's end to the agent's fresh `online`, whether the event made while away arrived, and
 whether 20 commands sent afterwards were all answered.
 
-Run: python bench/reconnect.py [--runs 5]. Prints a table (keepalive 2 s, reconnect backoff
+Run: bench/run reconnect [--runs 5]. Prints a table (keepalive 2 s, reconnect backoff
 capped at 2 s, as in the fault tests).
 """
 

@@ -11,7 +11,7 @@ hardware faults strike at random times. Every tick the physics' truth is checked
 - the heater pads never above the trip temperature (43 °C) plus 1 °C of thermal lag;
 - heat never on without a running session, and never more than 30 minutes in one.
 
-Run: python bench/soak.py [--seeds 50] [--minutes 30] [--first-seed 1]. It prints one line per
+Run: bench/run soak [--seeds 50] [--minutes 30] [--first-seed 1]. It prints one line per
 seed and a summary, and exits 1 on any violation. `pytest -m soak` runs it too (LEGWAVE_SOAK=1).
 """
 

@@ -609,7 +609,7 @@ class Agent:
                 changes = str(dict(cmd.changes)) if cmd.changes else ""
                 what = " ".join(filter(None, (action, changes)))
                 self._commands_log.info(
-                    f"command:{what}", now, "command %s: %s", what, outcome.message
+                    f"command:{action or 'settings'}", now, "command %s: %s", what, outcome.message
                 )
                 self.after_tick(now)  # publish the change without waiting for the next tick
                 body = response_payload(
