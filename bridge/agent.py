@@ -1,10 +1,13 @@
-"""The agent: the device's control loop on MQTT (SPEC §3–§5).
+"""The agent: the device's control loop on MQTT.
 
 Two independent halves. The control loop (`device.runner.Runner`) ticks at 50 Hz and, after each
-tick, puts what changed into the `Outbox` without waiting. The connection loop owns the broker: a
-fresh aiomqtt client per attempt, a bounded connect, capped exponential backoff with jitter, the
-last will on `…/availability`, and on every connect: subscribe, discovery, `online`, state.
-A broker outage never touches the control loop: a running session finishes on its own timer.
+tick, puts what changed into the `Outbox` without waiting. The connection loops own the broker: a
+fresh aiomqtt client per attempt, a bounded connect, capped exponential backoff with jitter. The
+main connection carries the last will on `…/availability`, and on every connect: subscribe,
+discovery, `online`, state. The power line is a second connection that hears only `…/power`, so
+that a flood on `…/set` cannot keep the switch, `stop` or `vent` out. Every incoming message is
+handled the moment paho reads it (`bridge.inbox`). A broker outage never touches the control
+loop: a running session finishes on its own timer.
 """
 
 from __future__ import annotations
@@ -55,6 +58,8 @@ _ANNOUNCE_JITTER_S = (0.5, 5.0)
 # paho leaves Nagle's algorithm on: a small publish then waits for the peer's delayed ACK, ~40 ms
 # per hop on loopback. Every client of ours turns it off (brokers need `set_tcp_nodelay true`).
 NO_DELAY = ((socket.IPPROTO_TCP, socket.TCP_NODELAY, 1),)
+# A flood waits in the kernel's buffers in front of a `stop`: a small receive buffer keeps that
+# backlog short (the broker drops what does not fit, rather than the agent reading it late).
 RECEIVE_BUFFER_BYTES = 32 * 1024
 SMALL_RECEIVE_BUFFER = (socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER_BYTES)
 _SUBSCRIBE_TIMEOUT_S = 10.0
@@ -330,7 +335,7 @@ class Agent:
             self.store.close()
 
     def state(self, now: float) -> dict[str, Any]:
-        """The full state snapshot (SPEC §3.2)."""
+        """The full state snapshot: the device's, with the agent's uptime and version."""
         snap = self.massager.snapshot(now)
         snap["uptime_s"] = round(now - self._started)
         snap["version"] = __version__
@@ -476,9 +481,8 @@ class Agent:
         correlation = getattr(props, "CorrelationData", None) if props else None
         if response_topic is None:
             return Reply(self.topics.response, correlation)
-        problem = response_topic_problem(
-            str(response_topic), own=(self.topics.set, self.topics.get)
-        )
+        own = (self.topics.set, self.topics.power, self.topics.get)
+        problem = response_topic_problem(str(response_topic), own=own)
         if problem is None:
             return Reply(str(response_topic), correlation)
         self.stats.bad_response_topics += 1
@@ -487,7 +491,7 @@ class Agent:
             now,
             "a command on %s asked for its answer on %r, where none can go (%s): "
             "acting on it, answering nowhere",
-            self.topics.set,
+            message.topic.value,
             str(response_topic)[:80],
             problem,
         )

@@ -81,7 +81,7 @@ def delivered(port: int, user: str, password: str, topic: str, watch: str = "leg
             async with aiomqtt.Client("127.0.0.1", port, username=user, password=password) as c:
                 await c.publish(topic, b"probe", qos=1)
             try:
-                async with asyncio.timeout(0.7):
+                async with asyncio.timeout(0.5):
                     async for m in obs.messages:
                         if m.topic.value == topic and m.payload == b"probe":
                             return True

@@ -98,7 +98,7 @@ changes = st.one_of(
 plans = st.lists(st.tuples(st.floats(0.5, 45.0), changes), min_size=1, max_size=8)
 
 
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     start=st.fixed_dictionaries(
         {

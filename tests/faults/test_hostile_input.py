@@ -68,10 +68,13 @@ async def start_session(obs: Observer, transaction: str = "start", line: str = "
 
 
 def attack(
-    port: int, tmp_path: Path, scenario: Callable[[Process, Observer], Awaitable[None]]
+    port: int,
+    tmp_path: Path,
+    scenario: Callable[[Process, Observer], Awaitable[None]],
+    **env: str,
 ) -> str:
     """Run `scenario` against a new agent process; return its log once it stopped cleanly."""
-    agent = Process(["run"], agent_env(port, tmp_path), tmp_path / "agent.log")
+    agent = Process(["run"], agent_env(port, tmp_path, **env), tmp_path / "agent.log")
 
     async def run() -> None:
         async with observer(port, f"{BASE}/response", f"{BASE}/availability") as obs:
@@ -97,7 +100,9 @@ def test_a_response_topic_nobody_can_publish_to_never_ends_the_agent(
     async def scenario(agent: Process, obs: Observer) -> None:
         await start_session(obs)
         async with v5_publisher(broker.port, "attacker") as attacker:
-            for i, topic in enumerate(["legwave/x/#", "+", "a/+/b", f"{BASE}/set"] * 2):
+            for i, topic in enumerate(
+                ["legwave/x/#", "+", "a/+/b", f"{BASE}/set", f"{BASE}/power"] * 2
+            ):
                 props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
                 props.ResponseTopic = topic
                 props.CorrelationData = b"c"
@@ -173,7 +178,7 @@ def test_a_stop_on_set_is_never_lost_in_a_flood_of_6000_a_second(
 
     async def scenario(agent: Process, obs: Observer) -> None:
         sent = 0
-        for i, action in enumerate(["stop", "vent", "stop"]):
+        for i, action in enumerate(["stop", "vent"]):
             await asyncio.sleep(2.5)  # the rate limit refills after the last flood
             reply = await obs.command(
                 BASE, {"action": "start", "duration_min": 30, "transaction": f"start-{i}"}
@@ -188,10 +193,10 @@ def test_a_stop_on_set_is_never_lost_in_a_flood_of_6000_a_second(
             assert reply["state"]["status"] in ("venting", "idle")
             out, _ = await flooder.communicate()
             sent += json.loads(out)["sent"]
-        assert sent >= 45_000
+        assert sent >= 30_000
 
     log = attack(broker.port, tmp_path, scenario)
-    assert len(log.splitlines()) < 80  # 54,000 junk commands: a few lines, not one each
+    assert len(log.splitlines()) < 80  # 36,000 junk commands: a few lines, not one each
 
 
 def test_stop_and_vent_on_the_power_line_get_through_the_fastest_flood(
@@ -221,3 +226,39 @@ def test_stop_and_vent_on_the_power_line_get_through_the_fastest_flood(
         assert reply["status"] == "ok"
 
     attack(broker.port, tmp_path, scenario)
+
+
+def test_seated_mid_inflation_never_stalls_the_running_agent(
+    broker: Mosquitto, tmp_path: Path
+) -> None:
+    """A clumsy user: `seated` while every zone inflates towards 80 mmHg. Before, the pattern
+    waited for 80 while the supervisor held 70, until `hold_too_long` vented 60 s later."""
+
+    async def scenario(agent: Process, obs: Observer) -> None:
+        start = {"action": "start", "mode": "squeeze", "intensity": 7, "transaction": "go"}
+        assert (await obs.command(BASE, start))["status"] == "ok"
+        await obs.client.subscribe(f"{BASE}/telemetry", qos=0)
+        await obs.client.subscribe(f"{BASE}/state", qos=1)
+        # the zone close to 80 mmHg, still inflating
+        await obs.wait_for(
+            f"{BASE}/telemetry", lambda p: json.loads(p)["pressure_mmhg"]["calf"] > 72, 60
+        )
+        obs.forget()
+        reply = await obs.command(BASE, {"posture": "seated", "transaction": "seated"})
+        assert reply["state"]["phase"] == "inflating"
+        # within the pattern's own time (not the 60 s of hold_too_long) it holds, then vents
+        await obs.state(BASE, lambda s: s["phase"] == "holding", 20)
+        await obs.state(BASE, lambda s: s["phase"] == "venting", 20)
+        targets = [json.loads(p)["target_mmhg"] for t, p, _ in obs.seen if t.endswith("/telemetry")]
+        assert all(v is None or v <= 70.0 for t in targets for v in t.values())
+        state = await obs.state(BASE, lambda s: True)
+        assert state["fault"] is None
+
+    # one zone and no soft start: 80 mmHg at the first squeeze, in a few seconds
+    attack(
+        broker.port,
+        tmp_path,
+        scenario,
+        LEGWAVE_DEVICE__SOFT_START="false",
+        LEGWAVE_DEVICE__ZONES='["calf"]',
+    )

@@ -236,3 +236,37 @@ def test_the_session_survives_a_broker_kill_and_the_agent_comes_back(
                 again.stop()
 
     asyncio.run(scenario())
+
+
+@pytest.mark.parametrize(
+    ("payload", "status"),
+    [
+        (b"ON", "fit_check"),
+        (b'{"power": "ON", "transaction": 7}', "fit_check"),
+        (b'{"action": "start", "preset": "recovery"}', "fit_check"),
+        (b'{"power": "OFF"}', "venting"),
+        (b"vent", "venting"),
+        (b"anything at all", "venting"),
+        (b'{"action": "start", "intensity": 99}', "venting"),  # not a start it could do: a stop
+    ],
+)
+def test_the_power_line_starts_on_on_and_stops_on_anything_else(
+    broker: Mosquitto, tmp_path: Path, payload: bytes, status: str
+) -> None:
+    async def scenario() -> None:
+        async with (
+            observer(broker.port, f"{BASE}/response") as obs,
+            running_agent(agent_settings(broker, tmp_path)) as agent,
+        ):
+            await asyncio.wait_for(agent.power_line_connected.wait(), 10)
+            if status == "venting":  # something to stop
+                reply = await obs.command(BASE, {"action": "start", "transaction": "s"})
+                assert reply["state"]["status"] == "fit_check"
+                obs.forget()
+            await obs.client.publish(f"{BASE}/power", payload, qos=1)
+            raw = await obs.wait_for(f"{BASE}/response")
+            assert json.loads(raw)["state"]["status"] == status
+            if b"recovery" in payload:
+                assert agent.massager.settings.preset == "recovery"
+
+    asyncio.run(scenario())
