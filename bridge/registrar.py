@@ -120,7 +120,7 @@ class Registrar:
         self.host = host
         self.port = port
         self.stats = RegistrarStats()
-        self.ready = asyncio.Event()
+        self.ready = asyncio.Event()  # connected and watching
         self._rng = random.Random()  # noqa: S311 - backoff jitter, not secrets
 
     def config_topic(self, device_id: str) -> str:
@@ -150,29 +150,59 @@ class Registrar:
         attempt = 0
         mq = self.settings.mqtt
         while not stop.is_set():
+            client = short_client(mq, self.host, self.port)
             try:
-                async with short_client(mq, self.host, self.port) as client:
-                    attempt = 0
-                    await client.subscribe(DRAFTS, qos=1)
-                    log.info("registrar on %s:%d, watching %s", self.host, self.port, DRAFTS)
-                    self.ready.set()
-                    async with asyncio.TaskGroup() as tg:
-                        serving = tg.create_task(self._serve(client))
-                        await stop.wait()
-                        serving.cancel()
-            except* aiomqtt.MqttError as group:
-                self.ready.clear()
+                async with asyncio.timeout(mq.keepalive_s + 1.0):
+                    await client.__aenter__()
+            except (aiomqtt.MqttError, TimeoutError, OSError) as exc:
                 delay = backoff_delay(attempt, cap=mq.reconnect_max_s, rng=self._rng)
                 attempt += 1
                 log.warning(
-                    "registrar: the broker at %s:%d: %s; connecting again in %.1f s",
+                    "registrar: cannot reach the broker at %s:%d (%s); again in %.1f s",
                     self.host,
                     self.port,
-                    group.exceptions[0],
+                    str(exc) or type(exc).__name__,
                     delay,
                 )
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), delay)
+                continue
+            attempt = 0
+            try:
+                async with asyncio.timeout(10.0):
+                    await client.subscribe(DRAFTS, qos=1)
+            except (aiomqtt.MqttError, TimeoutError) as exc:
+                log.warning("registrar: cannot subscribe: %s", exc)
+                with contextlib.suppress(Exception):
+                    async with asyncio.timeout(3.0):
+                        await client.__aexit__(None, None, None)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), backoff_delay(1, cap=1.0, rng=self._rng))
+                continue
+            log.info("registrar on %s:%d, watching %s", self.host, self.port, DRAFTS)
+            self.ready.set()
+            serving = asyncio.create_task(self._serve(client))
+            stopping = asyncio.create_task(stop.wait())
+            try:
+                await asyncio.wait({serving, stopping}, return_when=asyncio.FIRST_COMPLETED)
+                if serving.done() and isinstance(serving.exception(), aiomqtt.MqttError):
+                    log.warning("registrar: lost the broker: %s", serving.exception())
+            finally:
+                self.ready.clear()
+                stopping.cancel()
+                # Disconnecting ends the serving task by itself: a cancellation can be
+                # swallowed inside aiomqtt's publish (asyncio.wait_for in Python 3.11), and
+                # aiomqtt waits for the disconnect without a timeout.
+                with contextlib.suppress(Exception):
+                    async with asyncio.timeout(3.0):
+                        await client.__aexit__(None, None, None)
+                serving.cancel()
+                await asyncio.wait({serving}, timeout=5.0)
+                if serving.done() and not serving.cancelled():
+                    serving.exception()  # retrieved: it was logged above, or is the goodbye
+            if not stop.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), backoff_delay(0, cap=1.0, rng=self._rng))
 
     async def _serve(self, client: aiomqtt.Client) -> None:
         async for message in client.messages:
@@ -180,4 +210,4 @@ class Registrar:
             outcome = self.verdict(message.topic.value, payload)
             if outcome is not None:
                 topic, body = outcome
-                await client.publish(topic, body, qos=1, retain=True)
+                await client.publish(topic, body, qos=1, retain=True, timeout=5)

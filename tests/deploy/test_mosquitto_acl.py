@@ -225,9 +225,9 @@ def test_a_device_cannot_make_home_assistant_drive_another_device(
         ):
             await ha.subscribe("homeassistant/#", qos=1)
             # directly: the ACL drops it; through the registrar: refused, with the reason
+            refused = registrar.stats.refused
             await device.publish(f"homeassistant/device/{DEVICE}/config", body, qos=1)
             await device.publish(f"legwave/{DEVICE}/discovery", body, qos=1, retain=True)
-            refused = registrar.stats.refused
             await eventually(lambda: registrar.stats.refused > refused, 10, "refused")
             seen = []
             with contextlib.suppress(TimeoutError):
