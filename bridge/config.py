@@ -313,6 +313,8 @@ def _environment_problems(exc: SettingsError) -> list[str]:
 
 
 _SUB_PATH = re.compile(r"[a-z_][a-z0-9_.]*")
+_TAGGED = {"pressure", "temperature"}
+"""Settings whose value is one of several parts told apart by `kind`."""
 
 
 def _describe(error: Any) -> list[str]:
@@ -321,7 +323,11 @@ def _describe(error: Any) -> list[str]:
     A validator that finds several problems joins them with "; ", each naming its sub-path
     ("pins.pump: GPIO0 is not usable"): they become one line each, under the error's path.
     """
-    where = ".".join(str(x) for x in error["loc"])
+    loc = [str(x) for x in error["loc"]]
+    # a discriminated union puts the part's kind into the path (pressure.ads1115.sensor):
+    # the config file has no such level
+    loc = [x for i, x in enumerate(loc) if i == 0 or loc[i - 1] not in _TAGGED]
+    where = ".".join(loc)
     message = str(error["msg"])
     parts = [message]
     if error["type"] == "value_error":

@@ -25,6 +25,8 @@ I2C1_PINS = {2: "I2C1 SDA", 3: "I2C1 SCL"}
 ADS1115_ADDRESSES = (0x48, 0x49, 0x4A, 0x4B)
 ADS1115_FULL_SCALE_V = (6.144, 4.096, 2.048, 1.024, 0.512, 0.256)
 ADS1115_RATES_SPS = (8, 16, 32, 64, 128, 250, 475, 860)
+ADS1115_MAX_INPUT_V = 3.6
+"""An ADS1115 powered at 3.3 V takes no input above its supply + 0.3 V."""
 _W1_ID = re.compile(r"^28-[0-9a-f]{12}$")
 
 Bcm = Annotated[int, Field(ge=0, le=27, description="BCM GPIO number")]
@@ -76,18 +78,49 @@ class AdsChannel(BaseModel):
         return value
 
 
+MPX5050_MAX_VOUT = 0.94
+"""The MPX5050's output at full scale (50 kPa), as a fraction of its supply."""
+
+
 class Mpx5050(BaseModel):
-    """An MPX5050GP-class gauge sensor: Vout = Vs·(0.018·P[kPa] + 0.04), ratiometric."""
+    """An MPX5050GP-class gauge sensor: Vout = Vs·(0.018·P[kPa] + 0.04), ratiometric.
+
+    Its 5 V output reaches the ADC through a divider: `series_ohm` from Vout to the ADC input,
+    `to_ground_ohm` from the input to GND (the reference wiring: 10 kΩ and 20 kΩ, 2/3).
+    """
 
     model_config = _frozen()
 
     supply_v: float = Field(5.0, ge=4.75, le=5.25)
-    divider: float = Field(
-        0.666, gt=0, le=1, description="ADC volts per sensor volt (10k/20k divider: 0.666)"
+    series_ohm: float = Field(
+        10_000.0, gt=0, le=1_000_000, description="divider resistor from Vout to the ADC input"
+    )
+    to_ground_ohm: float = Field(
+        20_000.0, gt=0, le=1_000_000, description="divider resistor from the ADC input to GND"
     )
     supply_channel: AdsChannel | None = Field(
         None, description="measure the 5 V supply (through the same divider) for ratiometry"
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_ratio(cls, data: object) -> object:
+        if isinstance(data, dict) and "divider" in data:
+            raise ValueError(
+                "divider: give the divider's resistors instead, series_ohm (Vout to the ADC "
+                "input) and to_ground_ohm (the input to GND), 10000 and 20000 in the reference "
+                "wiring"
+            )
+        return data
+
+    @property
+    def divider(self) -> float:
+        """ADC volts per sensor volt."""
+        return self.to_ground_ohm / (self.series_ohm + self.to_ground_ohm)
+
+    def full_scale_adc_v(self) -> float:
+        """What the ADC sees at the sensor's full scale (50 kPa)."""
+        return self.supply_v * MPX5050_MAX_VOUT * self.divider
 
 
 class Ads1115Pressure(BaseModel):
@@ -119,6 +152,18 @@ class Ads1115Pressure(BaseModel):
         if value not in ADS1115_RATES_SPS:
             raise ValueError(f"choose one of {ADS1115_RATES_SPS}")
         return value
+
+    @model_validator(mode="after")
+    def _sensor_fits_the_adc(self) -> Self:
+        top = self.sensor.full_scale_adc_v()
+        if top > min(self.full_scale_v, ADS1115_MAX_INPUT_V):
+            raise ValueError(
+                f"sensor: at full scale the divider ({self.sensor.series_ohm:g} Ω from Vout, "
+                f"{self.sensor.to_ground_ohm:g} Ω to GND) gives the ADC {top:.2f} V, over "
+                f"{min(self.full_scale_v, ADS1115_MAX_INPUT_V):g} V (its range, or its 3.3 V "
+                "supply): check which resistor goes to GND"
+            )
+        return self
 
     def samples_per_s(self) -> float:
         """How many fresh readings per zone a second, all channels read in turn."""
@@ -226,6 +271,18 @@ class PiConfig(BaseModel):
     vibration_pwm_hz: float = Field(500.0, ge=50, le=10_000)
     zero: ZeroCalibration = ZeroCalibration()
 
+    @model_validator(mode="before")
+    @classmethod
+    def _default_kinds(cls, data: object) -> object:
+        """A `pressure:` or `temperature:` section without `kind` is the reference part's."""
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        for key, kind in (("pressure", "ads1115"), ("temperature", "ntc")):
+            if isinstance(data.get(key), dict) and "kind" not in data[key]:
+                data[key] = {"kind": kind, **data[key]}
+        return data
+
     @model_validator(mode="after")
     def _pins_are_usable(self) -> Self:
         problems = pin_problems(self)
@@ -308,7 +365,7 @@ def pin_problems(config: PiConfig) -> list[str]:
         if where in actuators and pin in PULLED_UP_AT_BOOT and pin in HEADER_GPIOS:
             problems.append(
                 f"{where}: GPIO{pin} is pulled up from power-on until legwave starts, which "
-                "could half-switch its driver: use GPIO 9-27 for parts"
+                "could half-switch its driver: use GPIO 9-27 for actuators"
             )
         if pin not in HEADER_GPIOS:
             problems.append(

@@ -8,7 +8,7 @@ import pytest
 
 from bridge.cli import main
 from bridge.config import ConfigError, load_settings
-from device.backends.pi.config import PiConfig, pin_problems
+from device.backends.pi.config import Ads1115Pressure, PiConfig, pin_problems
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -92,7 +92,7 @@ def test_a_slow_sensor_is_refused_at_a_fast_control_rate(tmp_path: Path) -> None
 
 
 def test_an_uncalibrated_hx710b_is_refused(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match=r"pi\.pressure\.hx710b\.counts_per_mmhg: Field required"):
+    with pytest.raises(ConfigError, match=r"pi\.pressure\.counts_per_mmhg: Field required"):
         load_settings(write(tmp_path, "pi:\n  pressure:\n    kind: hx710b\n"))
 
 
@@ -104,3 +104,29 @@ def test_config_check_prints_the_pin_map_of_a_pi_backend(
     assert "backend gpiozero, 4 zones" in out
     assert "GPIO12  pins.inlets.0" in out
     assert "GPIO18  pins.pump" in out
+
+
+def test_the_sensor_divider_is_given_by_its_resistors(tmp_path: Path) -> None:
+    config = PiConfig()
+    assert isinstance(config.pressure, Ads1115Pressure)
+    assert config.pressure.sensor.divider == pytest.approx(2 / 3)
+    with pytest.raises(ConfigError) as caught:
+        load_settings(write(tmp_path, "pi:\n  pressure:\n    sensor: {divider: 0.666}\n"))
+    assert str(caught.value) == (
+        "pi.pressure.sensor.divider: give the divider's resistors instead, series_ohm (Vout to "
+        "the ADC input) and to_ground_ohm (the input to GND), 10000 and 20000 in the reference "
+        "wiring"
+    )
+
+
+def test_a_divider_that_would_overdrive_the_adc_is_refused(tmp_path: Path) -> None:
+    # 1 kΩ from Vout and 20 kΩ to GND: 4.48 V at full scale, over the ADC's 3.3 V supply
+    with pytest.raises(ConfigError) as caught:
+        load_settings(
+            write(
+                tmp_path,
+                "pi:\n  pressure:\n    sensor: {series_ohm: 1000, to_ground_ohm: 20000}\n",
+            )
+        )
+    assert "gives the ADC 4.48 V, over 3.6 V" in str(caught.value)
+    assert "check which resistor goes to GND" in str(caught.value)
