@@ -21,6 +21,7 @@ from device.control.faults import FaultCode, Priority
 from device.control.heating import HeatController
 from device.control.patterns import Knead, Pattern, Phase, make_pattern
 from device.control.regulator import PressureRegulator
+from device.control.selftest import HEAT_MAX_C, Drive, Observation, SelfTest
 from device.control.setpoints import setpoint_cap_mmhg, zone_setpoints
 from device.control.supervisor import Context, SafetySupervisor, Trip
 from device.hal import Orders, Readings
@@ -43,6 +44,7 @@ class Status(StrEnum):
     PAUSED = "paused"
     VENTING = "venting"
     FAULT = "fault"
+    SELF_TEST = "self_test"
 
 
 ACTIVE = frozenset({Status.FIT_CHECK, Status.RUNNING, Status.PAUSED})
@@ -57,6 +59,7 @@ class Action(StrEnum):
     RESUME = "resume"
     VENT = "vent"
     CLEAR_FAULT = "clear_fault"
+    SELFTEST = "selftest"
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +122,18 @@ def _tenth(value: float) -> float:
     return round(value, 1) + 0.0
 
 
+def _drive_orders(drive: Drive, orders: Orders) -> None:
+    """Write a self-test step's orders (everything it does not name stays safe)."""
+    orders.pump = drive.pump
+    for i in range(orders.zones):
+        orders.inlet_open[i] = i in drive.inlets
+        orders.exhaust_open[i] = drive.closed_exhausts is None or i not in drive.closed_exhausts
+    for h in range(orders.heaters):
+        orders.heater_on[h] = h in drive.heaters
+    orders.heater_supply = drive.heater_supply
+    orders.vibration = drive.vibration
+
+
 def _describe(error: ValidationError) -> str:
     parts = []
     for e in error.errors():
@@ -173,6 +188,9 @@ class Massager:
         self._fit_vented = False  # the fit check begins with the sleeves vented
         self._cycles_before = 0
         self._pattern_mode: Mode | None = None
+        self.selftest: SelfTest | None = None
+        """The self-test running now, or the last one (its report)."""
+        self._selftest_id = ""
 
     def restore(
         self,
@@ -238,6 +256,10 @@ class Massager:
                 raise CommandRejectedError("invalid", str(exc)) from None
         action = command.action
         status = self.status
+        if action in (Action.START, Action.PAUSE, Action.RESUME) and status is Status.SELF_TEST:
+            raise CommandRejectedError(
+                "busy", "a self-test is running: wait for it, or stop it first"
+            )
         if action is Action.START and status is Status.FAULT:
             raise CommandRejectedError(
                 "fault_latched", f"fault {self.fault} is latched: clear_fault first"
@@ -246,6 +268,14 @@ class Massager:
             raise CommandRejectedError("not_running", f"cannot pause while {status}")
         if action is Action.RESUME and status not in (Status.RUNNING, Status.PAUSED):
             raise CommandRejectedError("not_paused", f"cannot resume while {status}")
+        if action is Action.SELFTEST and status is Status.FAULT:
+            raise CommandRejectedError(
+                "fault_latched", f"fault {self.fault} is latched: clear_fault first"
+            )
+        if action is Action.SELFTEST and status in ACTIVE:
+            raise CommandRejectedError(
+                "busy", f"cannot run a self-test during a session ({status}): stop it first"
+            )
 
         changed = settings != self.settings
         self.settings = settings
@@ -266,6 +296,9 @@ class Massager:
                 self._start(now)
                 return True, "session started"
             case Action.STOP | Action.VENT:
+                if status is Status.SELF_TEST:
+                    self._end_selftest(now, aborted=f"{action.value} command")
+                    return True, "self-test stopped"
                 if status in ACTIVE:
                     self._end(now, "stopped")
                     return True, "session stopped"
@@ -290,6 +323,58 @@ class Massager:
                 return True, "resumed"
             case Action.CLEAR_FAULT:
                 return self._clear_fault(now)
+            case Action.SELFTEST:
+                if status is Status.SELF_TEST:
+                    return False, "a self-test is already running"
+                self._start_selftest(now)
+                return True, "self-test started"
+
+    def _start_selftest(self, now: float) -> None:
+        dev = self.device
+        self.selftest = SelfTest(
+            zones=list(dev.zones),
+            heaters=dev.heaters,
+            vent_below_mmhg=dev.limits.vent_below_mmhg,
+        )
+        self._selftest_id = f"selftest-{self._new_id()}"
+        self._set_status(Status.SELF_TEST, now)
+        self._emit("selftest_started", now)
+
+    def _end_selftest(self, now: float, *, aborted: str | None = None) -> None:
+        test = self.selftest
+        if test is None or self.status is not Status.SELF_TEST:
+            return
+        if aborted is not None:
+            test.abort(now, aborted)
+        report = test.report()
+        self._emit(
+            "selftest_finished",
+            now,
+            result=report["result"],
+            duration_s=report["duration_s"],
+            problems=report["problems"],
+        )
+        self._heat.reset()
+        self._set_status(Status.VENTING, now)
+
+    def _selftest_orders(self, now: float, pressures: list[float]) -> tuple[Orders, Context]:
+        """This tick of the self-test: its orders, and what the supervisor is told."""
+        test = self.selftest
+        assert test is not None  # noqa: S101 - SELF_TEST always has one
+        drive = test.step(Observation(now, list(pressures), list(self.temperatures)))
+        orders = Orders(zones=self.zones, heaters=self.device.heaters)
+        _drive_orders(drive, orders)
+        targets: list[float | None] = [drive.targets.get(i) for i in range(self.zones)]
+        self.supervisor.cap_targets(targets, setpoint_cap_mmhg(self.device, self.settings))
+        heating = drive.heater_supply or bool(drive.heaters)
+        ctx = Context(
+            session=self._selftest_id,
+            running=heating,
+            targets=targets,
+            heat_setpoint=HEAT_MAX_C if heating else None,
+        )
+        self.targets = targets
+        return orders, ctx
 
     def _start(self, now: float) -> None:
         if self.fault is not None:
@@ -355,6 +440,15 @@ class Massager:
             if not math.isfinite(pressures[i]):
                 pressures[i] = sample.value if math.isfinite(sample.value) else 0.0
         self.temperatures = [s.value for s in readings.temperature]
+
+        if self.status is Status.SELF_TEST:
+            orders, ctx = self._selftest_orders(now, pressures)
+            ctx.late = late
+            for trip in self.supervisor.check(now, readings, ctx, orders):
+                self._on_trip(now, trip, orders)
+            if self.selftest is not None and self.selftest.done:
+                self._end_selftest(now)
+            return orders
 
         targets = self._advance(now, dt, pressures)
         self.supervisor.cap_targets(targets, setpoint_cap_mmhg(self.device, self.settings))
@@ -480,6 +574,8 @@ class Massager:
             zone=None if trip.zone is None else self.device.zones[trip.zone],
         )
         if trip.priority is Priority.HIGH:
+            if self.status is Status.SELF_TEST:
+                self._end_selftest(now, aborted=f"fault {trip.code}: {trip.message}")
             self._set_status(Status.FAULT, now)
             self._end(now, f"fault:{trip.code}")
         elif trip.code.ends_session and self.status in ACTIVE:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from device.backends.sim import FaultInjection, SimFault
+from device.backends.sim.faults import WIRING_FAULTS
 from device.control.massager import Action, Status
 from device.settings import SessionSettings
 from tests.device.rig import Rig
@@ -55,7 +56,8 @@ def test_fault_mid_session_ends_safe_with_the_right_code(fault: SimFault) -> Non
 
 
 def test_every_simulator_fault_is_covered() -> None:
-    assert set(EXPECTED) | {SimFault.PROCESS_CRASH} == set(SimFault)
+    # wiring faults: tests/device/test_selftest.py
+    assert set(EXPECTED) | {SimFault.PROCESS_CRASH} | WIRING_FAULTS == set(SimFault)
 
 
 def test_process_crash_vents_the_sleeves_by_physics() -> None:

@@ -8,6 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from device.backends.sim import FaultInjection, SimFault
+from device.backends.sim.faults import WIRING_FAULTS
 from device.control.massager import Action, CommandRejectedError, Status
 from device.settings import Heat, Mode
 from tests.device.rig import Rig
@@ -25,7 +26,11 @@ commands = st.one_of(
     st.integers(5, 10).map(lambda v: {"duration_min": v}),
     st.just({"action": Action.START, "preset": "warm_up"}),
 )
-faults = st.sampled_from([f for f in SimFault if f is not SimFault.PROCESS_CRASH])
+# Faults of a device at work. Wiring mistakes are the self-test's and the calibration's to find
+# before any session (tests/device/test_selftest.py); a Pi backend starts none until they pass.
+faults = st.sampled_from(
+    [f for f in SimFault if f is not SimFault.PROCESS_CRASH and f not in WIRING_FAULTS]
+)
 steps = st.lists(
     st.tuples(st.floats(0.1, 40.0), st.one_of(commands, faults)),
     min_size=1,

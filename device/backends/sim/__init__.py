@@ -59,6 +59,13 @@ class SimulatedMassager:
         self._t0 = clock()
         self._synced: float | None = None  # every part syncs: do the work once per instant
         self.injected: list[tuple[FaultInjection, float]] = []
+        # the wiring: which zone each inlet feeds and each sensor channel reads (swaps),
+        # exhausts that do the opposite of their order, dead channels, sensor gains
+        self.inlet_feeds = list(range(zones))
+        self.sensor_reads = list(range(zones))
+        self.exhaust_inverted = [False] * zones
+        self.sensor_dead = [False] * zones
+        self.sensor_gain = [1.0] * zones
         self.hardware = Hardware(
             pump=_Pump(self),
             inlets=[_Valve(self, i, normally_open=False) for i in range(zones)],
@@ -118,11 +125,34 @@ class SimulatedMassager:
                     p.pads[_zone(i) % len(p.pads)].stuck_on = True
             case SimFault.PROCESS_CRASH:
                 p.release_lines()
+            case SimFault.INLET_TUBES_SWAPPED:
+                a, b = _pair(_zone(i), len(p.zones))
+                self.inlet_feeds[a], self.inlet_feeds[b] = self.inlet_feeds[b], self.inlet_feeds[a]
+            case SimFault.SENSOR_CHANNELS_SWAPPED:
+                a, b = _pair(_zone(i), len(p.zones))
+                self.sensor_reads[a], self.sensor_reads[b] = (
+                    self.sensor_reads[b],
+                    self.sensor_reads[a],
+                )
+            case SimFault.EXHAUST_INVERTED:
+                self.exhaust_inverted[_zone(i)] = True
+            case SimFault.SENSOR_DEAD:
+                self.sensor_dead[_zone(i)] = True
+            case SimFault.DIVIDER_INVERTED:
+                # 10 kΩ to GND and 20 kΩ in series instead of the other way round: a third of
+                # the sensor's volts reach the ADC, not two thirds. The zero at start takes out
+                # the offset that makes; what remains is half of every pressure.
+                self.sensor_gain[_zone(i)] = 0.5
         self.injected.append((injection, p.time - self._t0))
 
 
 def _zone(target: int | None) -> int:
     return 0 if target is None else target
+
+
+def _pair(zone: int, zones: int) -> tuple[int, int]:
+    """The zone and the one it is swapped with: the next one, or for the last, the one before."""
+    return (zone, zone + 1) if zone + 1 < zones else (zone - 1, zone)
 
 
 class _Part:
@@ -152,11 +182,13 @@ class _Valve(_Part):
 
     def set_open(self, is_open: bool) -> None:
         if self._writable():
-            zone = self.sim.physics.zones[self.index]
+            sim = self.sim
             if self.normally_open:
-                zone.exhaust_open = is_open
+                sim.physics.zones[self.index].exhaust_open = (
+                    is_open != sim.exhaust_inverted[self.index]
+                )
             else:
-                zone.inlet_open = is_open
+                sim.physics.zones[sim.inlet_feeds[self.index]].inlet_open = is_open
 
     def safe_state(self) -> None:
         self.set_open(self.normally_open)
@@ -191,8 +223,12 @@ class _Vibration(_Part):
 
 class _PressureSensor(_Part):
     def read(self) -> Sample:
-        now = self.sim.sync()
-        return Sample(self.sim.physics.sense_pressure(self.index), now)
+        sim = self.sim
+        now = sim.sync()
+        if sim.sensor_dead[self.index]:
+            return Sample(sim.physics.sense_nothing(), now)
+        value = sim.physics.sense_pressure(sim.sensor_reads[self.index])
+        return Sample(value * sim.sensor_gain[self.index], now)
 
 
 class _Thermometer(_Part):

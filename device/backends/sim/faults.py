@@ -18,6 +18,12 @@ class SimFault(StrEnum):
     SENSOR_OFFSET = "sensor_offset"
     HEATER_RUNAWAY = "heater_runaway"
     PROCESS_CRASH = "process_crash"
+    # wiring mistakes, there from power-on unless given a time
+    INLET_TUBES_SWAPPED = "inlet_tubes_swapped"
+    SENSOR_CHANNELS_SWAPPED = "sensor_channels_swapped"
+    EXHAUST_INVERTED = "exhaust_inverted"
+    SENSOR_DEAD = "sensor_dead"
+    DIVIDER_INVERTED = "divider_inverted"
 
 
 # Which zone (or heater) a fault hits when the spec does not name one. None: the whole device.
@@ -32,7 +38,25 @@ _DEFAULT_TARGET: dict[SimFault, int | None] = {
     SimFault.SENSOR_OFFSET: 0,
     SimFault.HEATER_RUNAWAY: 0,
     SimFault.PROCESS_CRASH: None,
+    SimFault.INLET_TUBES_SWAPPED: 0,
+    SimFault.SENSOR_CHANNELS_SWAPPED: 0,
+    SimFault.EXHAUST_INVERTED: 0,
+    SimFault.SENSOR_DEAD: 0,
+    SimFault.DIVIDER_INVERTED: 0,
 }
+WIRING_FAULTS = frozenset(
+    {
+        SimFault.INLET_TUBES_SWAPPED,
+        SimFault.SENSOR_CHANNELS_SWAPPED,
+        SimFault.EXHAUST_INVERTED,
+        SimFault.SENSOR_DEAD,
+        SimFault.DIVIDER_INVERTED,
+    }
+)
+"""Mistakes in how the device was put together: the self-test and calibration find them.
+
+A swap (`inlet_tubes_swapped:calf`) crosses the named zone with the next one (the last zone with
+the one before it)."""
 ZONE_FAULTS = frozenset(k for k, v in _DEFAULT_TARGET.items() if v is not None) - {
     SimFault.HEATER_RUNAWAY
 }
@@ -54,6 +78,8 @@ class FaultInjection:
     def parse(cls, spec: str, *, zones: list[str], default_at_s: float) -> FaultInjection:
         """Parse ``NAME[:ZONE][@SECONDS]``, e.g. ``slow_leak:calf@300`` or ``pump_stall``.
 
+        A wiring fault without ``@SECONDS`` is there from the start.
+
         Args:
             spec: the text given on the command line.
             zones: zone names, to resolve ``:ZONE``.
@@ -68,7 +94,7 @@ class FaultInjection:
                 "fault: unknown fault "
                 f"{name!r}; choose one of {', '.join(f.value for f in SimFault)}"
             ) from None
-        at_s = default_at_s
+        at_s = 0.0 if fault in WIRING_FAULTS else default_at_s
         if at:
             try:
                 at_s = float(at)

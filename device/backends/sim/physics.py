@@ -144,6 +144,12 @@ class Physics:
         raw = zone.sensed + zone.sensor_offset + self._rng.gauss(0.0, c.sensor_noise_mmhg)
         return round(raw / c.sensor_step_mmhg) * c.sensor_step_mmhg
 
+    def sense_nothing(self) -> float:
+        """What a dead channel reads: noise around zero, whatever the zone does."""
+        c = self.config
+        raw = self._rng.gauss(0.0, c.sensor_noise_mmhg)
+        return round(raw / c.sensor_step_mmhg) * c.sensor_step_mmhg
+
     def sense_temperature(self, pad_index: int) -> float:
         """A noisy, quantised skin-side temperature reading of one pad."""
         c = self.config
