@@ -254,6 +254,7 @@ class Agent:
         self._started = time.monotonic()
         self._last_key: tuple[Any, ...] | None = None
         self._last_state_at = -1e9
+        self._selftest_key: tuple[object, ...] | None = None
         self._last_telemetry_at = -1e9
         self._announce_task: asyncio.Task[None] | None = None
         self.instance = secrets.token_hex(INSTANCE_BYTES)  # this process, for its peers
@@ -279,6 +280,13 @@ class Agent:
             self._last_key = key
             self._state_wanted = False
             self.publish_state(now)
+        selftest_key = (
+            m.selftest_record and m.selftest_record.get("finished_at"),
+            m.selftest.step_name if m.selftest is not None and not m.selftest.done else None,
+        )
+        if selftest_key != self._selftest_key:
+            self._selftest_key = selftest_key
+            self.publish_selftest()
         if self._say_online_at is not None and now >= self._say_online_at:
             self._say_online(now)
         hz = self.settings.telemetry_hz
@@ -316,6 +324,7 @@ class Agent:
             m.sessions_completed,
             len(m.history),
             m.status,
+            m.selftest_record and m.selftest_record.get("finished_at"),
         )
         due = active and now - self._memory_at >= MEMORY_EVERY_S
         if force or due or key != self._memory_key:
@@ -340,6 +349,18 @@ class Agent:
         snap["uptime_s"] = round(now - self._started)
         snap["version"] = __version__
         return snap
+
+    def selftest_report(self) -> dict[str, Any]:
+        """What `…/selftest` says: the self-test running now, else the last one's report."""
+        m = self.massager
+        if m.selftest is not None and not m.selftest.done:
+            return m.selftest.report()
+        return m.selftest_record or {"result": "never_run"}
+
+    def publish_selftest(self) -> None:
+        """Queue the retained self-test report."""
+        payload = to_json(self.selftest_report())
+        self.outbox.put_latest(Message(self.topics.selftest, payload, retain=True, coalesce=True))
 
     def publish_state(self, now: float) -> None:
         """Queue the retained state snapshot."""
@@ -855,6 +876,7 @@ class Agent:
             self.outbox.put(Message(topic, payload, qos=1, retain=True))
         self._say_online(time.monotonic())
         self.publish_state(time.monotonic())
+        self.publish_selftest()
 
     def _say_online(self, now: float) -> None:
         self._online_said_at = now

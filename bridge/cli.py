@@ -51,6 +51,27 @@ def _parser() -> argparse.ArgumentParser:
         "doctor", help="check a Raspberry Pi install: libraries, pins, sensors, broker"
     )
     doctor.add_argument("--backend", choices=PI_BACKENDS, help="default: the configured one")
+    selftest = sub.add_parser(
+        "selftest",
+        help="check that every valve, sensor, heater and tube is wired to its own zone",
+        description=(
+            "Run the commissioning self-test on the configured hardware (no agent may be "
+            "running on the state directory; with one, use legwave ctl selftest): each zone "
+            "filled to about 10 mmHg alone, held and vented, each heater warmed and cut by the "
+            "supply switch, the vibration motor. The report is kept in the state directory; "
+            "on a Raspberry Pi no session starts until a self-test has passed on the wiring."
+        ),
+    )
+    selftest.add_argument("--backend", choices=BACKENDS, help="default: the configured one")
+    selftest.add_argument(
+        "--fault",
+        action="append",
+        default=[],
+        metavar="NAME[:ZONE]",
+        help="simulator only: a wiring (or hardware) fault to find (repeatable)",
+    )
+    selftest.add_argument("--seed", type=int, default=0, help="simulator noise seed")
+    selftest.add_argument("--json", action="store_true", help="print the report as JSON")
     plant = sub.add_parser(
         "plant",
         help="serve a simulated board on a Unix socket, for legwave run --backend plant",

@@ -70,6 +70,11 @@ class Topics:
         return f"{self.base}/get"
 
     @property
+    def selftest(self) -> str:
+        """Retained: the last self-test's report, or the one running now."""
+        return f"{self.base}/selftest"
+
+    @property
     def response(self) -> str:
         """One reply per command."""
         return f"{self.base}/response"

@@ -50,6 +50,12 @@ def dispatch(args: argparse.Namespace, settings: AgentSettings) -> int:
             return 0
         case "plant":
             return _plant(args, settings)
+        case "selftest":
+            from bridge.selftest import selftest_command
+
+            return selftest_command(
+                settings, fault_specs=args.fault, seed=args.seed, as_json=args.json
+            )
         case "doctor":
             from bridge.doctor import run_checks
 

@@ -86,6 +86,9 @@ def component_config(info: DeviceInfo, entity: Entity) -> dict[str, Any]:
     }
     if entity.events:
         config["state_topic"] = topics.event
+    elif entity.selftest:
+        config["state_topic"] = topics.selftest
+        config["json_attributes_topic"] = topics.selftest
     elif entity.platform != "button":
         config["state_topic"] = topics.state
     if entity.commands:

@@ -10,6 +10,7 @@ from typing import Any
 
 from device.control.faults import FaultCode
 from device.control.massager import Status
+from device.control.selftest import SELFTEST_RESULTS
 from device.settings import PRESETS, Heat, Mode, Posture, Vibration
 
 EVENT_TYPES = [
@@ -18,6 +19,8 @@ EVENT_TYPES = [
     "session_stopped",
     "fault_raised",
     "fault_cleared",
+    "selftest_started",
+    "selftest_finished",
 ]
 
 
@@ -34,6 +37,7 @@ class Entity:
         events: the entity reads `…/event` instead of `…/state`.
         power_line: it sends to `…/power` instead: switching off, stopping and venting get
             through whatever floods `…/set`.
+        selftest: the entity reads `…/selftest` (the self-test's report) instead of `…/state`.
     """
 
     key: str
@@ -43,6 +47,7 @@ class Entity:
     commands: bool = False
     events: bool = False
     power_line: bool = False
+    selftest: bool = False
 
 
 def _select(key: str, name: str, values: list[str], **extra: Any) -> Entity:
@@ -228,6 +233,21 @@ def entity_table(zones: list[str]) -> list[Entity]:
             },
         ),
         Entity("session", "event", "Session", {"event_types": EVENT_TYPES}, events=True),
+        _button("selftest", "Self-test", entity_category="diagnostic", icon="mdi:stethoscope"),
+        Entity(
+            "selftest_result",
+            "sensor",
+            "Self-test result",
+            {
+                "device_class": "enum",
+                "options": list(SELFTEST_RESULTS),
+                "entity_category": "diagnostic",
+                "icon": "mdi:clipboard-check-outline",
+                # the whole report as attributes: time, problems, each zone, each heater
+                "value_template": "{{ value_json.result }}",
+            },
+            selftest=True,
+        ),
         Entity(
             "sessions_completed",
             "sensor",

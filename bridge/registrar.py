@@ -46,7 +46,17 @@ def own_topics(device_id: str) -> frozenset[str]:
     """Every topic a legwave device's entities may name."""
     t = Topics(f"legwave/{device_id}")
     return frozenset(
-        {t.availability, t.state, t.telemetry, t.event, t.set, t.power, t.get, t.response}
+        {
+            t.availability,
+            t.state,
+            t.telemetry,
+            t.event,
+            t.set,
+            t.power,
+            t.get,
+            t.response,
+            t.selftest,
+        }
     )
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import hashlib
+import json
 import logging
 import signal
 import uuid
@@ -18,7 +20,7 @@ from bridge.broker import BrokerUnavailableError, Mosquitto, port_open
 from bridge.config import resolve_device_id
 from bridge.store import StateDirectoryInUseError, Store, claim, restore
 from bridge.systemd import Notifier
-from device.backends import open_backend
+from device.backends import PI_BACKENDS, open_backend
 from device.backends.pi.board import HardwareUnavailableError
 from device.control.massager import Massager
 from device.runner import MonotonicClock, Runner
@@ -30,6 +32,20 @@ if TYPE_CHECKING:
     from device.backends import Backend
 
 log = logging.getLogger(__name__)
+
+
+def wiring_fingerprint(settings: AgentSettings) -> str:
+    """Names the wiring a self-test was run on: the zones, the heaters and every line and sensor.
+
+    A self-test stays valid until this changes.
+    """
+    wiring = {
+        "backend": settings.backend,
+        "zones": settings.device.zones,
+        "heaters": settings.device.heaters,
+        "pi": settings.pi.model_dump(mode="json") if settings.backend in PI_BACKENDS else None,
+    }
+    return hashlib.sha256(json.dumps(wiring, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def build(
@@ -60,6 +76,9 @@ def build(
         wall=lambda t: wall0 + timedelta(seconds=t - t0),
         new_id=lambda: str(uuid.uuid4()),
     )
+    massager.wiring = wiring_fingerprint(settings)
+    # On real hardware no session starts before a self-test has passed on this wiring.
+    massager.commissioning_required = settings.backend in PI_BACKENDS
     store = Store(settings.state_dir)
     restore(massager, store.load(), now=t0)
     runner = Runner(massager=massager, hardware=backend.hardware, clock=clock)

@@ -19,7 +19,7 @@ import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, TextIO
+from typing import TYPE_CHECKING, Any, Literal, TextIO
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -121,6 +121,8 @@ class Memory(BaseModel):
     therapy_s_total: float = Field(0.0, ge=0)
     active: SessionEntry | None = None
     history: list[SessionEntry] = Field(default_factory=list)
+    selftest: dict[str, Any] | None = None
+    """The last self-test's report (with the wiring it tested)."""
 
     @classmethod
     def of(cls, massager: Massager) -> Memory:
@@ -138,6 +140,7 @@ class Memory(BaseModel):
             therapy_s_total=round(massager.therapy_s_total, 1),
             active=active,
             history=[SessionEntry.of(r) for r in massager.history[-HISTORY:]],
+            selftest=massager.selftest_record,
         )
 
 
@@ -160,6 +163,7 @@ def restore(massager: Massager, memory: Memory, *, now: float) -> None:
         interrupted=interrupted,
         now=now,
     )
+    massager.selftest_record = memory.selftest
 
 
 class _Writer:

@@ -165,3 +165,26 @@ def test_the_config_check_example_is_what_config_check_prints(
     path.write_text(yaml.safe_dump({"backend": "gpiozero", "pi": {"pins": pins}}))
     assert main(["--config", str(path), "config", "check"]) == 1
     assert capsys.readouterr().err.strip().splitlines() == printed_lines
+
+
+def test_the_home_assistant_entity_table_lists_every_entity_and_value() -> None:
+    from bridge.discovery import default_entity_id
+    from bridge.entities import EVENT_TYPES, entity_table
+    from device.control.massager import Status
+
+    text = (ROOT / "docs" / "home-assistant.md").read_text()
+    table = text[text.index("## Entities") :]
+    table = table[: table.index("\n\n", table.index("| entity |"))]
+    zones = ["foot", "ankle", "calf", "upper_calf"]
+    for entity in entity_table(zones):
+        entity_id = default_entity_id(entity)
+        listed = (
+            f"`{entity_id}`" in table
+            or f"`_{entity.key}`" in table  # in a row such as `button.…_start` / `_stop`
+            or (entity.key.startswith("pressure_") and "pressure_<zone>" in table)
+        )
+        assert listed, f"{entity_id} is not in the entity table of docs/home-assistant.md"
+    status_row = next(line for line in table.splitlines() if "sensor.leg_massager_status`" in line)
+    assert all(f"`{s.value}`" in status_row for s in Status)
+    event_row = next(line for line in table.splitlines() if "event.leg_massager_session" in line)
+    assert all(f"`{e}`" in event_row for e in EVENT_TYPES)

@@ -191,6 +191,12 @@ class Massager:
         self.selftest: SelfTest | None = None
         """The self-test running now, or the last one (its report)."""
         self._selftest_id = ""
+        self.selftest_record: dict[str, Any] | None = None
+        """The last finished self-test's report, with its time and the wiring it tested."""
+        self.wiring: str | None = None
+        """A fingerprint of the wiring and calibration, recorded with each self-test."""
+        self.commissioning_required = False
+        """Refuse sessions until a self-test has passed on this `wiring` (a Pi backend)."""
 
     def restore(
         self,
@@ -260,6 +266,10 @@ class Massager:
             raise CommandRejectedError(
                 "busy", "a self-test is running: wait for it, or stop it first"
             )
+        if action is Action.START and status not in ACTIVE:
+            why = self.not_commissioned()
+            if why is not None:
+                raise CommandRejectedError("not_commissioned", why)
         if action is Action.START and status is Status.FAULT:
             raise CommandRejectedError(
                 "fault_latched", f"fault {self.fault} is latched: clear_fault first"
@@ -329,6 +339,24 @@ class Massager:
                 self._start_selftest(now)
                 return True, "self-test started"
 
+    def not_commissioned(self) -> str | None:
+        """Why no session may start yet (no passed self-test on this wiring), or None."""
+        if not self.commissioning_required:
+            return None
+        record = self.selftest_record
+        if record is None:
+            return "no self-test has passed on this device yet: run one (legwave selftest)"
+        if record.get("wiring") != self.wiring:
+            return (
+                "the wiring or the calibration changed since the last self-test: run it again "
+                "(legwave selftest)"
+            )
+        if record.get("result") != "passed":
+            return (
+                f"the last self-test {record.get('result')}: fix what it found, then run it again"
+            )
+        return None
+
     def _start_selftest(self, now: float) -> None:
         dev = self.device
         self.selftest = SelfTest(
@@ -347,6 +375,11 @@ class Massager:
         if aborted is not None:
             test.abort(now, aborted)
         report = test.report()
+        self.selftest_record = {
+            **report,
+            "finished_at": self._wall(now).isoformat(),
+            "wiring": self.wiring,
+        }
         self._emit(
             "selftest_finished",
             now,

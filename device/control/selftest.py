@@ -29,6 +29,8 @@ from collections.abc import Generator  # at run time: see device/hal/hardware.py
 from dataclasses import dataclass, field
 from typing import Any
 
+SELFTEST_RESULTS = ("never_run", "running", "passed", "failed", "aborted")
+"""What the self-test sensor can say."""
 RISE_MMHG = 10.0
 """A zone 'rose' when its sensor reads this much above its vented baseline."""
 FILL_TARGET_MMHG = 20.0
@@ -99,7 +101,6 @@ class ZoneResult:
     def as_dict(self) -> dict[str, Any]:
         """Plain data for the report."""
         return {
-            "zone": self.zone,
             "passed": self.passed,
             "fill_s": _round(self.fill_s, 2),
             "rise_mmhg_s": _round(self.rise_mmhg_s, 2),
@@ -126,7 +127,6 @@ class HeaterResult:
     def as_dict(self) -> dict[str, Any]:
         """Plain data for the report."""
         return {
-            "heater": self.heater,
             "passed": self.passed,
             "rise_c_s": _round(self.rise_c_s, 3),
             "supply_cuts_it": self.cut,
@@ -476,12 +476,16 @@ class SelfTest:
         duration = None
         if self.started is not None and self.finished is not None:
             duration = round(self.finished - self.started, 1)
+        result = "running"
+        if self.done:
+            result = "passed" if self.passed else ("aborted" if self.aborted else "failed")
         return {
-            "result": "passed" if self.passed else ("aborted" if self.aborted else "failed"),
+            "result": result,
+            "step": None if self.done else self.step_name,
             "duration_s": duration,
             "aborted": self.aborted,
             "problems": self.every_problem(),
-            "zones": [z.as_dict() for z in self.zones],
-            "heaters": [h.as_dict() for h in self.heater_results],
+            "zones": {z.zone: z.as_dict() for z in self.zones},
+            "heaters": {str(h.heater): h.as_dict() for h in self.heater_results},
             "vibration": "switched on and off (no sensor confirms it)",
         }

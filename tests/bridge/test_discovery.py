@@ -31,7 +31,7 @@ SPEC_KEYS = {
     "power", "start", "stop", "pause", "resume", "vent", "preset", "mode", "intensity",
     "duration", "heat", "vibration", "zone_boost", "posture", "status", "remaining", "ends_at",
     "progress", "pressure_foot", "pressure_ankle", "pressure_calf", "pressure_upper_calf",
-    "heater", "problem", "fault", "session", "sessions_completed",
+    "heater", "problem", "fault", "session", "selftest", "selftest_result", "sessions_completed",
 }  # fmt: skip
 
 

@@ -1,0 +1,195 @@
+"""`legwave selftest`: the commissioning self-test on the configured hardware, from a terminal.
+
+It runs the device's own self-test (the one the MQTT command and the Home Assistant button start)
+without an agent: on the simulator in virtual time, on a Pi in real time with the sensors zeroed
+first. The report is printed and kept in the state directory, where the agent finds it: on a Pi
+no session starts until a self-test has passed on the current wiring.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from bridge.codec import pretty_json
+from bridge.service import wiring_fingerprint
+from bridge.store import Memory, StateDirectoryInUseError, Store, claim, restore
+from device.control.massager import Action, Command, Massager, Status
+from device.runner import MonotonicClock, Runner, VirtualClock
+
+if TYPE_CHECKING:
+    from bridge.config import AgentSettings
+    from device.backends import Backend
+    from device.backends.sim import FaultInjection
+    from device.hal import Clock, Hardware
+
+class _Simulator:
+    """The simulator with faults, on a virtual clock: the self-test takes half a second."""
+
+    def __init__(self, settings: AgentSettings, faults: list[FaultInjection], seed: int) -> None:
+        from device.backends.sim import SimConfig, SimulatedMassager
+
+        self.clock = VirtualClock()
+        device = settings.device
+        self.sim = SimulatedMassager(
+            zones=len(device.zones),
+            heaters=device.heaters,
+            clock=self.clock.now,
+            config=SimConfig(seed=seed),
+            faults=faults,
+        )
+        self.hardware: Hardware = self.sim.hardware
+
+    def start(self) -> None:
+        """Nothing to prepare."""
+
+    def close(self) -> None:
+        """Safe state."""
+        self.hardware.safe_state()
+
+
+def run_selftest(
+    settings: AgentSettings,
+    *,
+    faults: list[FaultInjection] | None = None,
+    seed: int = 0,
+    progress: bool = False,
+) -> dict[str, Any]:
+    """Run the self-test on the configured backend; keep and return its record.
+
+    Raises:
+        StateDirectoryInUseError: an agent runs on this state directory (send it the command).
+        device.backends.pi.board.HardwareUnavailableError: the backend cannot open here.
+    """
+    lock = claim(settings.state_dir)
+    try:
+        backend: Backend | _Simulator
+        clock: Clock
+        if settings.backend == "sim":
+            simulated = _Simulator(settings, faults or [], seed)
+            backend, clock = simulated, simulated.clock
+        else:
+            from device.backends import open_backend
+
+            clock = MonotonicClock()
+            backend = open_backend(
+                settings.backend, device=settings.device, clock=clock.now, pi=settings.pi
+            )
+        try:
+            backend.start()  # a Pi zeroes its sensors with the sleeves vented
+            return asyncio.run(_run(settings, backend.hardware, clock, progress=progress))
+        finally:
+            backend.close()
+    finally:
+        lock.close()
+
+
+async def _run(
+    settings: AgentSettings, hardware: Hardware, clock: Clock, *, progress: bool
+) -> dict[str, Any]:
+    t0 = clock.now()
+    wall0 = datetime.now(UTC)
+    massager = Massager(
+        device=settings.device,
+        wall=lambda t: wall0 + timedelta(seconds=t - t0),
+        new_id=lambda: str(uuid.uuid4()),
+    )
+    massager.wiring = wiring_fingerprint(settings)
+    store = Store(settings.state_dir)
+    restore(massager, store.load(), now=t0)
+    runner = Runner(massager=massager, hardware=hardware, clock=clock)
+    done = asyncio.Event()
+    shown: list[str] = []
+
+    def on_tick(now: float) -> None:
+        test = massager.selftest
+        if progress and test is not None and test.step_name not in shown[-1:]:
+            shown.append(test.step_name)
+            print(f"  … {test.step_name}", file=sys.stderr, flush=True)
+        if massager.status in (Status.IDLE, Status.FAULT):
+            done.set()  # the self-test is over and the sleeves are vented (or a fault holds)
+
+    runner.tick(clock.now())  # the sensors and the supervisor are primed
+    runner.submit(Command(action=Action.SELFTEST))
+    runner.on_tick = on_tick
+    await runner.run(stop=done)
+    massager.drain_events()
+    store.save(Memory.of(massager))
+    record = massager.selftest_record
+    assert record is not None  # noqa: S101 - the test ran to an end above
+    return record
+
+
+def format_report(record: dict[str, Any], *, backend: str) -> str:
+    """The report as a table for a terminal."""
+    result = record["result"]
+    lines = [f"legwave self-test ({backend} backend): {result} in {record['duration_s']} s"]
+    lines.append(f"  {'zone':<12} {'fill':>7} {'rise':>12} {'leak':>13} {'vent':>7}  result")
+    for name, z in record["zones"].items():
+        lines.append(
+            f"  {name:<12} {_num(z['fill_s'], 's'):>7} {_num(z['rise_mmhg_s'], 'mmHg/s'):>12} "
+            f"{_num(z['leak_mmhg_s'], 'mmHg/s'):>13} {_num(z['vent_s'], 's'):>7}  "
+            f"{'ok' if z['passed'] else 'PROBLEM'}"
+        )
+    for h, r in record["heaters"].items():
+        warms = "-" if r["rise_c_s"] is None else f"warms {r['rise_c_s']:.3f} °C/s"
+        cut = ", the supply switch cuts it" if r["supply_cuts_it"] else ""
+        lines.append(f"  heater {h:<5} {warms}{cut}  {'ok' if r['passed'] else 'PROBLEM'}")
+    lines.append(f"  vibration    {record['vibration']}")
+    if record.get("aborted"):
+        lines.append(f"  aborted: {record['aborted']}")
+    if record["problems"]:
+        lines.append("problems:")
+        lines += [f"  - {p}" for p in record["problems"]]
+    return "\n".join(lines)
+
+
+def _num(value: float | None, unit: str) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.2f} {unit}" if unit != "s" else f"{value:.1f} {unit}"
+
+
+def selftest_command(
+    settings: AgentSettings,
+    *,
+    fault_specs: list[str],
+    seed: int,
+    as_json: bool,
+) -> int:
+    """The `legwave selftest` command: 0 when it passed, 1 when not, 2 when it could not run."""
+    from device.backends.pi.board import HardwareUnavailableError
+    from device.backends.sim import FaultInjection, FaultSpecError
+
+    if fault_specs and settings.backend != "sim":
+        print("legwave: error: --fault: faults are the simulator's only", file=sys.stderr)
+        return 2
+    try:
+        faults = [
+            FaultInjection.parse(spec, zones=settings.device.zones, default_at_s=0.0)
+            for spec in fault_specs
+        ]
+    except FaultSpecError as exc:
+        print(f"legwave: error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        record = run_selftest(settings, faults=faults, seed=seed, progress=not as_json)
+    except StateDirectoryInUseError as exc:
+        print(
+            f"legwave: error: {exc}. The agent runs the self-test itself: "
+            "legwave ctl selftest (or the Self-test button in Home Assistant)",
+            file=sys.stderr,
+        )
+        return 2
+    except HardwareUnavailableError as exc:
+        print(f"legwave: error: {exc}", file=sys.stderr)
+        return 2
+    if as_json:
+        print(pretty_json(record))
+    else:
+        print(format_report(record, backend=settings.backend))
+        print(f"kept in {settings.state_dir / 'memory.json'}")
+    return 0 if record["result"] == "passed" else 1
