@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from device.backends.sim import FaultInjection
     from device.hal import Clock, Hardware
 
+
 class _Simulator:
     """The simulator with faults, on a virtual clock: the self-test takes half a second."""
 
