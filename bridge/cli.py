@@ -72,6 +72,33 @@ def _parser() -> argparse.ArgumentParser:
     )
     selftest.add_argument("--seed", type=int, default=0, help="simulator noise seed")
     selftest.add_argument("--json", action="store_true", help="print the report as JSON")
+    cal = sub.add_parser(
+        "calibrate",
+        help="calibrate each pressure channel against a reference gauge; --raw: raw readings",
+        description=(
+            "Per zone: vent, zero, inflate slowly until the reference gauge (a "
+            "sphygmomanometer on the zone's tube; the simulator has its own) reads the span "
+            "point, hold, and compare. Each channel's gain is kept in the state directory; a "
+            "reading more than 15 %% from the gauge is refused with its likely causes. Stop the "
+            "agent first: calibration moves air on its own."
+        ),
+    )
+    cal.add_argument("--backend", choices=BACKENDS, help="default: the configured one")
+    cal.add_argument(
+        "--zone", action="append", default=[], help="only this zone (repeatable; default: all)"
+    )
+    cal.add_argument(
+        "--reference",
+        type=float,
+        metavar="MMHG",
+        help="the span point the gauge must read, 5-40 mmHg (default 30)",
+    )
+    cal.add_argument("--raw", action="store_true", help="live raw readings (Ctrl-C to leave)")
+    cal.add_argument("--once", action="store_true", help="with --raw: one line and exit")
+    cal.add_argument(
+        "--fault", action="append", default=[], metavar="NAME[:ZONE]", help="simulator only"
+    )
+    cal.add_argument("--seed", type=int, default=0, help="simulator noise seed")
     plant = sub.add_parser(
         "plant",
         help="serve a simulated board on a Unix socket, for legwave run --backend plant",

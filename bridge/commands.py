@@ -50,6 +50,18 @@ def dispatch(args: argparse.Namespace, settings: AgentSettings) -> int:
             return 0
         case "plant":
             return _plant(args, settings)
+        case "calibrate":
+            from bridge.calibrate import calibrate_command
+
+            return calibrate_command(
+                settings,
+                zones=args.zone,
+                reference=args.reference,
+                raw=args.raw,
+                once=args.once,
+                fault_specs=args.fault,
+                seed=args.seed,
+            )
         case "selftest":
             from bridge.selftest import selftest_command
 

@@ -126,7 +126,9 @@ class Doctor:
         else:
             self._skip("sensors", "needs every check above")
         self.broker()
-        self.state_dir()
+        if self.state_dir():
+            self.calibration()
+            self.selftest()
         return self.checks
 
     # -- the checks -----------------------------------------------------------------------
@@ -369,7 +371,7 @@ class Doctor:
             return
         self._add("broker", "OK", f"connected to {mqtt.host}:{mqtt.port}")
 
-    def state_dir(self) -> None:
+    def state_dir(self) -> bool:
         """Is the state directory writable?"""
         folder = self.settings.state_dir
         try:
@@ -383,8 +385,54 @@ class Doctor:
                 f"{folder}: {exc.strerror or exc}",
                 "make it writable by the service user (deploy/install.sh does)",
             )
-            return
-        self._add("state dir", "OK", str(folder))
+            return False
+        return self._add("state dir", "OK", str(folder))
+
+    def calibration(self) -> bool:
+        """Is every pressure channel calibrated, and how far from its datasheet curve?"""
+        from bridge.store import CalibrationFileError, load_calibration
+
+        zones = list(self.settings.device.zones)
+        try:
+            calibration = load_calibration(self.settings.state_dir)
+        except CalibrationFileError as exc:
+            return self._add("calibration", "FAIL", str(exc), "legwave calibrate")
+        missing = calibration.missing(zones)
+        if missing:
+            return self._add(
+                "calibration",
+                "FAIL",
+                f"not calibrated: {', '.join(missing)}",
+                "legwave calibrate (with a reference gauge on each zone in turn)",
+            )
+        parts = [f"{z} {1 / calibration.zones[z].gain - 1:+.1%}" for z in zones]
+        when = min(c.at for c in calibration.zones.values()).date().isoformat()
+        return self._add("calibration", "OK", f"{', '.join(parts)} from the curve ({when})")
+
+    def selftest(self) -> bool:
+        """Has a self-test passed on this wiring and calibration?"""
+        from bridge.service import wiring_fingerprint
+        from bridge.store import CalibrationFileError, Store, load_calibration
+
+        record = Store(self.settings.state_dir).load().selftest
+        fix = "legwave selftest (after legwave calibrate)"
+        if record is None:
+            return self._add("self-test", "FAIL", "never run", fix)
+        try:
+            calibration = load_calibration(self.settings.state_dir)
+        except CalibrationFileError:
+            self._skip("self-test", "needs a calibration")
+            return False
+        settings = self.settings.model_copy(update={"backend": self.backend})
+        when = record.get("finished_at", "?")
+        if record.get("wiring") != wiring_fingerprint(settings, calibration):
+            return self._add(
+                "self-test", "FAIL", f"the wiring or calibration changed since {when}", fix
+            )
+        if record.get("result") != "passed":
+            problems = "; ".join(record.get("problems") or []) or record.get("result", "?")
+            return self._add("self-test", "FAIL", f"{record.get('result')} ({problems})", fix)
+        return self._add("self-test", "OK", f"passed {when}")
 
 
 async def _connect(settings: AgentSettings) -> None:

@@ -9,18 +9,31 @@ no session starts until a self-test has passed on the current wiring.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from bridge.codec import pretty_json
 from bridge.service import wiring_fingerprint
-from bridge.store import Memory, StateDirectoryInUseError, Store, claim, restore
+from bridge.store import (
+    Memory,
+    StateDirectoryInUseError,
+    Store,
+    claim,
+    load_calibration,
+    restore,
+)
+from device.calibration import Calibration, calibrated
 from device.control.massager import Action, Command, Massager, Status
 from device.runner import MonotonicClock, Runner, VirtualClock
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
+    from bridge.calibrate import Bench
     from bridge.config import AgentSettings
     from device.backends import Backend
     from device.backends.sim import FaultInjection
@@ -52,6 +65,67 @@ class _Simulator:
         self.hardware.safe_state()
 
 
+@contextlib.contextmanager
+def open_bench(
+    settings: AgentSettings, *, faults: list[FaultInjection], seed: int, zero: bool
+) -> Iterator[tuple[Bench, Callable[[], list[tuple[float | None, str]]], str]]:
+    """The configured hardware for a calibration: its bench, its raw reader, its sensor's name.
+
+    On the simulator the bench moves a virtual clock and has a gauge (the true pressure of the
+    zone being filled); on a Pi it runs in real time, zeroed first when `zero`, and a person is
+    the gauge.
+    """
+    from bridge.calibrate import PERIOD_S, Bench
+    from device.backends.pi.config import Ads1115Pressure
+    from device.backends.pi.transfer import MMHG_PER_KPA
+
+    if settings.backend == "sim":
+        simulated = _Simulator(settings, faults, seed)
+        sim, clock = simulated.sim, simulated.clock
+
+        def tick() -> float:
+            clock.t += PERIOD_S
+            return clock.t
+
+        def gauge(k: int) -> float:
+            return sim.physics.zones[sim.inlet_feeds[k]].pressure
+
+        bench = Bench(sim.hardware, tick=tick, gauge=gauge, heaters=settings.device.heaters)
+        sensor = Ads1115Pressure().sensor  # the simulator's sensors are the reference ones
+
+        def raw() -> list[tuple[float | None, str]]:
+            return [
+                (sensor.divider * sensor.supply_v * (0.018 * v / MMHG_PER_KPA + 0.04), "V")
+                for v in bench.readings()
+            ]
+
+        try:
+            yield bench, raw, "MPX5050"
+        finally:
+            simulated.close()
+        return
+    from device.backends import open_backend
+    from device.backends.pi import PiHardware
+
+    backend = open_backend(
+        settings.backend, device=settings.device, clock=time.monotonic, pi=settings.pi
+    )
+    assert isinstance(backend, PiHardware)  # noqa: S101 - every other backend is a Pi's
+    try:
+        ads = isinstance(settings.pi.pressure, Ads1115Pressure)
+        if zero or ads:
+            backend.start()
+
+        def real_tick() -> float:
+            time.sleep(PERIOD_S)
+            return time.monotonic()
+
+        bench = Bench(backend.hardware, tick=real_tick, gauge=None, heaters=settings.device.heaters)
+        yield bench, backend.raw_pressure, "MPX5050" if ads else "HX710B board"
+    finally:
+        backend.close()
+
+
 def run_selftest(
     settings: AgentSettings,
     *,
@@ -81,7 +155,11 @@ def run_selftest(
             )
         try:
             backend.start()  # a Pi zeroes its sensors with the sleeves vented
-            return asyncio.run(_run(settings, backend.hardware, clock, progress=progress))
+            calibration = load_calibration(settings.state_dir)
+            hardware = calibrated(backend.hardware, calibration.gains(settings.device.zones))
+            return asyncio.run(
+                _run(settings, hardware, clock, calibration=calibration, progress=progress)
+            )
         finally:
             backend.close()
     finally:
@@ -89,7 +167,12 @@ def run_selftest(
 
 
 async def _run(
-    settings: AgentSettings, hardware: Hardware, clock: Clock, *, progress: bool
+    settings: AgentSettings,
+    hardware: Hardware,
+    clock: Clock,
+    *,
+    calibration: Calibration,
+    progress: bool,
 ) -> dict[str, Any]:
     t0 = clock.now()
     wall0 = datetime.now(UTC)
@@ -98,7 +181,7 @@ async def _run(
         wall=lambda t: wall0 + timedelta(seconds=t - t0),
         new_id=lambda: str(uuid.uuid4()),
     )
-    massager.wiring = wiring_fingerprint(settings)
+    massager.wiring = wiring_fingerprint(settings, calibration)
     store = Store(settings.state_dir)
     restore(massager, store.load(), now=t0)
     runner = Runner(massager=massager, hardware=hardware, clock=clock)

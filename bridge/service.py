@@ -18,10 +18,18 @@ import aiomqtt
 from bridge.agent import Agent, DuplicateAgentError
 from bridge.broker import BrokerUnavailableError, Mosquitto, port_open
 from bridge.config import resolve_device_id
-from bridge.store import StateDirectoryInUseError, Store, claim, restore
+from bridge.store import (
+    CalibrationFileError,
+    StateDirectoryInUseError,
+    Store,
+    claim,
+    load_calibration,
+    restore,
+)
 from bridge.systemd import Notifier
 from device.backends import PI_BACKENDS, open_backend
 from device.backends.pi.board import HardwareUnavailableError
+from device.calibration import Calibration, calibrated
 from device.control.massager import Massager
 from device.runner import MonotonicClock, Runner
 
@@ -34,16 +42,17 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def wiring_fingerprint(settings: AgentSettings) -> str:
-    """Names the wiring a self-test was run on: the zones, the heaters and every line and sensor.
+def wiring_fingerprint(settings: AgentSettings, calibration: Calibration | None = None) -> str:
+    """Names what a self-test was run on; it stays valid until this changes.
 
-    A self-test stays valid until this changes.
+    The zones, the heaters, every line and sensor setting, and the pressure calibration.
     """
     wiring = {
         "backend": settings.backend,
         "zones": settings.device.zones,
         "heaters": settings.device.heaters,
         "pi": settings.pi.model_dump(mode="json") if settings.backend in PI_BACKENDS else None,
+        "calibration": (calibration or Calibration()).fingerprint(),
     }
     return hashlib.sha256(json.dumps(wiring, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -76,12 +85,21 @@ def build(
         wall=lambda t: wall0 + timedelta(seconds=t - t0),
         new_id=lambda: str(uuid.uuid4()),
     )
-    massager.wiring = wiring_fingerprint(settings)
-    # On real hardware no session starts before a self-test has passed on this wiring.
-    massager.commissioning_required = settings.backend in PI_BACKENDS
+    try:
+        calibration = load_calibration(settings.state_dir)
+    except CalibrationFileError as exc:
+        log.error("%s; the pressure channels run uncalibrated", exc)
+        calibration = Calibration()
+    massager.wiring = wiring_fingerprint(settings, calibration)
+    # On real hardware no session starts before every channel is calibrated and a self-test
+    # has passed on this wiring and calibration.
+    if settings.backend in PI_BACKENDS:
+        massager.commissioning_required = True
+        massager.uncalibrated = calibration.missing(list(device.zones))
+    hardware = calibrated(backend.hardware, calibration.gains(list(device.zones)))
     store = Store(settings.state_dir)
     restore(massager, store.load(), now=t0)
-    runner = Runner(massager=massager, hardware=backend.hardware, clock=clock)
+    runner = Runner(massager=massager, hardware=hardware, clock=clock)
     agent = Agent(
         settings=settings,
         runner=runner,

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Literal, TextIO
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from bridge.config import write_atomic
+from device.calibration import Calibration
 from device.control.massager import SessionRecord
 from device.settings import SessionSettings
 
@@ -310,3 +311,37 @@ class Store:
         """Return once what was handed to the writer is on disk (or failed)."""
         if not _WRITER.flush(self, 10.0):
             log.error("%s: the memory was not written within 10 s", self.path)
+
+
+CALIBRATION = "calibration.json"
+
+
+class CalibrationFileError(ValueError):
+    """The calibration file cannot be used; the message says why and where it is."""
+
+
+def load_calibration(folder: Path) -> Calibration:
+    """The pressure calibration in `folder`; an empty one when there is none.
+
+    Raises:
+        CalibrationFileError: it cannot be read, or is not a calibration.
+    """
+    path = folder / CALIBRATION
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return Calibration()
+    except OSError as exc:
+        raise CalibrationFileError(f"{path}: cannot read it ({exc.strerror or exc})") from None
+    try:
+        return Calibration.model_validate(json.loads(raw.decode()))
+    except (UnicodeDecodeError, ValueError) as exc:  # ValidationError is a ValueError
+        first = (str(exc).splitlines() or [type(exc).__name__])[0]
+        raise CalibrationFileError(
+            f"{path} is not a legwave calibration ({first}): run legwave calibrate again"
+        ) from None
+
+
+def save_calibration(folder: Path, calibration: Calibration) -> None:
+    """Write `calibration` into `folder`, atomically."""
+    write_atomic(folder / CALIBRATION, calibration.model_dump_json(indent=1) + "\n")

@@ -197,6 +197,8 @@ class Massager:
         """A fingerprint of the wiring and calibration, recorded with each self-test."""
         self.commissioning_required = False
         """Refuse sessions until a self-test has passed on this `wiring` (a Pi backend)."""
+        self.uncalibrated: list[str] = []
+        """Zones whose pressure channel has no calibration (with `commissioning_required`)."""
 
     def restore(
         self,
@@ -343,6 +345,11 @@ class Massager:
         """Why no session may start yet (no passed self-test on this wiring), or None."""
         if not self.commissioning_required:
             return None
+        if self.uncalibrated:
+            return (
+                f"pressure channels not calibrated: {', '.join(self.uncalibrated)}: run "
+                "legwave calibrate, then legwave selftest"
+            )
         record = self.selftest_record
         if record is None:
             return "no self-test has passed on this device yet: run one (legwave selftest)"

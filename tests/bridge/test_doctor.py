@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -10,8 +11,11 @@ import pytest
 from bridge.config import AgentSettings, load_settings
 from bridge.doctor import Check, Host, run_checks
 from bridge.doctor import Doctor as _Doctor
+from bridge.service import wiring_fingerprint
+from bridge.store import Memory, Store, save_calibration
 from device.backends.plant.model import Plant
 from device.backends.sim import SimulatedMassager
+from device.calibration import Calibration, ChannelCalibration
 from tests.device.pi.conftest import PI4, PI5, gpiozero_board
 
 
@@ -65,11 +69,63 @@ def test_off_a_pi_the_board_fails_and_the_rest_is_skipped(
     out = capsys.readouterr().out
     assert "FAIL  board" in out and "use backend sim here" in out
     assert "SKIP  sensors" in out
-    assert out.strip().endswith("1 problem(s)")
+    assert "FAIL  calibration  not calibrated: foot, ankle, calf, upper_calf" in out
+    assert "fix: legwave calibrate" in out
+    assert "FAIL  self-test    never run" in out
+    assert out.strip().endswith("3 problem(s)")
+
+
+def commission(config: AgentSettings, *, result: str = "passed") -> Calibration:
+    """A calibration and a self-test record in the state directory, as the commands leave them."""
+    at = datetime(2026, 11, 30, tzinfo=UTC)
+    calibration = Calibration(
+        zones={
+            z: ChannelCalibration(
+                gain=1.02, zero_mmhg=0.1, reading_mmhg=29.4, reference_mmhg=30.0, at=at
+            )
+            for z in config.device.zones
+        }
+    )
+    save_calibration(config.state_dir, calibration)
+    record = {
+        "result": result,
+        "finished_at": at.isoformat(),
+        "problems": [] if result == "passed" else ["calf: the inlet tubes of calf and ..."],
+        "wiring": wiring_fingerprint(
+            config.model_copy(update={"backend": "gpiozero"}), calibration
+        ),
+    }
+    Store(config.state_dir).save(Memory(selftest=record))
+    return calibration
+
+
+def test_calibration_and_selftest_are_shown(tmp_path: Path) -> None:
+    config = settings(tmp_path)
+    root = tmp_path / "empty"
+    root.mkdir()
+    commission(config, result="failed")
+    checks = _Doctor(config, backend="gpiozero", host=host(root)).run()
+    assert by_name(checks, "calibration").detail.startswith("foot -2.0%, ankle -2.0%")
+    assert by_name(checks, "calibration").verdict == "OK"
+    selftest = by_name(checks, "self-test")
+    assert selftest.verdict == "FAIL"
+    assert "failed (calf: the inlet tubes" in selftest.detail
+    moved = config.model_copy(
+        update={
+            "pi": config.pi.model_copy(
+                update={"pins": config.pi.pins.model_copy(update={"pump": 25})}
+            )
+        }
+    )
+    checks = _Doctor(moved, backend="gpiozero", host=host(root)).run()
+    assert (
+        "the wiring or calibration changed since 2026-11-30" in by_name(checks, "self-test").detail
+    )
 
 
 def test_a_healthy_pi_passes_every_check(tmp_path: Path) -> None:
     board, plant = stand_ins()
+    commission(settings(tmp_path))
     checks = _Doctor(
         settings(tmp_path),
         backend="gpiozero",

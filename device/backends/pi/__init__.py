@@ -133,6 +133,7 @@ class PiHardware:
         self._sleep = sleep
         self._i2c_open = i2c
         self._buses: dict[int, LockedBus] = {}
+        self._hx710b: Hx710bArray | None = None
         self._adcs: dict[tuple[int, int], Ads1115] = {}
         try:
             pins = config.pins
@@ -165,6 +166,24 @@ class PiHardware:
             vibration=vibration,
         )
 
+    def raw_pressure(self) -> list[tuple[float | None, str]]:
+        """Each pressure channel read once, raw: ADC volts (ADS1115) or counts (HX710B).
+
+        For a calibration's live view; call it while the sampler threads are stopped.
+        """
+        p = self.config.pressure
+        if isinstance(p, Hx710bPressure):
+            counts = self._hx710b.read_counts() if self._hx710b is not None else []
+            return [(None if c is None else float(c), "counts") for c in counts]
+        out: list[tuple[float | None, str]] = []
+        for ch in p.channels:
+            chip = self._adc(p.bus, ch.address, full_scale_v=p.full_scale_v, rate_sps=p.rate_sps)
+            try:
+                out.append((chip.read_volts(ch.channel), "V"))
+            except Exception:
+                out.append((None, "V"))
+        return out
+
     @staticmethod
     def _latest(sampler: Sampler, channel: int) -> Callable[[], Any]:
         return lambda: sampler.latest(channel)
@@ -194,6 +213,7 @@ class PiHardware:
                 sleep=self._sleep,
             )
             scale = p.counts_per_mmhg
+            self._hx710b = array
 
             def read_hx() -> list[float | None]:
                 return [None if c is None else c / scale for c in array.read_counts()]

@@ -9,7 +9,7 @@ import pytest
 
 from bridge.config import load_settings
 from bridge.service import build, wiring_fingerprint
-from device.control.massager import Action, CommandRejectedError, Status
+from device.control.massager import Action, Command, CommandRejectedError, Status
 from tests.device.pi.conftest import Board, PiRig
 from tests.device.pi.test_session_on_lines import all_low, lines
 
@@ -75,3 +75,38 @@ def test_the_wiring_fingerprint_follows_every_line_and_sensor(tmp_path: Path) ->
     )
     assert wiring_fingerprint(base) != wiring_fingerprint(moved)
     assert wiring_fingerprint(base) == wiring_fingerprint(base.model_copy())
+
+
+def test_uncalibrated_channels_keep_sessions_refused_and_a_calibration_is_applied(
+    tmp_path: Path,
+) -> None:
+    from datetime import UTC, datetime
+
+    from bridge.store import save_calibration
+    from device.calibration import Calibration, ChannelCalibration
+
+    settings = load_settings(None, backend="gpiozero", state_dir=str(tmp_path / "state"))
+    massager = build(settings, host="127.0.0.1", port=1).massager
+    assert massager.uncalibrated == ["foot", "ankle", "calf", "upper_calf"]
+    with pytest.raises(
+        CommandRejectedError, match="not calibrated: foot, ankle, calf, upper_calf: run"
+    ):
+        massager.submit(Command(action=Action.START), 0.0)
+
+    at = datetime(2026, 11, 30, tzinfo=UTC)
+    gains = {"foot": 1.1, "ankle": 0.95, "calf": 1.0, "upper_calf": 1.05}
+    calibration = Calibration(
+        zones={
+            z: ChannelCalibration(
+                gain=g, zero_mmhg=0.0, reading_mmhg=30 / g, reference_mmhg=30, at=at
+            )
+            for z, g in gains.items()
+        }
+    )
+    save_calibration(settings.state_dir, calibration)
+    agent = build(settings, host="127.0.0.1", port=1)
+    assert agent.massager.uncalibrated == []
+    assert agent.massager.wiring == wiring_fingerprint(settings, calibration)
+    assert agent.massager.wiring != wiring_fingerprint(settings)
+    sensors = agent.runner.hardware.pressure
+    assert [getattr(s, "gain", 1.0) for s in sensors] == [1.1, 0.95, 1.0, 1.05]
