@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
 # Install legwave as a systemd service on Raspberry Pi OS (Bookworm or newer).
 #
-#   sudo deploy/install.sh [--backend gpiozero|rpigpio] [--source DIR | --version X.Y.Z] [--start]
+#   sudo deploy/install.sh [--backend gpiozero|rpigpio] [--source DIR | --version X.Y.Z]
+#                          [--broker HOST[:PORT] | --local-broker] [--start]
 #
-# What it does, each step safe to repeat:
-#   1. apt: python3-venv, python3-lgpio (lgpio for the gpiozero backend), i2c-tools, mosquitto
+# Run it from the checkout it installs (copied or cloned onto the Pi). What it does, each step
+# safe to repeat:
+#   1. apt: python3-venv, python3-lgpio (lgpio for the gpiozero backend), i2c-tools; and
+#      mosquitto, enabled on this Pi, with --local-broker or when no broker is given (--broker,
+#      or mqtt.host in an existing configuration)
 #   2. a system user "legwave" in the gpio and i2c groups, home and state in /var/lib/legwave
 #   3. a venv in /opt/legwave/venv (with the system site packages, so Debian's lgpio is used)
 #      and legwave[pi] in it, from this checkout or from PyPI
@@ -28,6 +32,8 @@ source_dir="$(dirname "$here")"
 version=""
 start=no
 pip_args=()
+broker=""
+local_broker=auto
 
 usage() { sed -n '2,20p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
 say() { printf 'legwave install: %s\n' "$*"; }
@@ -42,20 +48,45 @@ while [ $# -gt 0 ]; do
         --source) source_dir="${2:?}"; shift 2 ;;
         --version) version="${2:?}"; shift 2 ;;
         --start) start=yes; shift ;;
+        --broker) broker="${2:?}"; shift 2 ;;
+        --local-broker) local_broker=yes; shift ;;
         --pip-arg) pip_args+=("${2:?}"); shift 2 ;;
         -h|--help) usage 0 ;;
         *) printf 'unknown option: %s\n\n' "$1" >&2; usage 2 ;;
     esac
 done
 case "$backend" in gpiozero|rpigpio) ;; *) die "--backend must be gpiozero or rpigpio" ;; esac
+if [ -n "$broker" ] && [ "$local_broker" = yes ]; then
+    die "--broker and --local-broker: choose one"
+fi
+broker_host="${broker%%:*}"
+broker_port=1883
+if [ "$broker" != "$broker_host" ]; then broker_port="${broker##*:}"; fi
+case "$broker_port" in ''|*[!0-9]*) die "--broker HOST[:PORT]: $broker_port is not a port" ;; esac
 if [ -z "$destdir" ] && [ "$(id -u)" != 0 ]; then die "run as root (sudo $0)"; fi
 if [ -z "$version" ] && [ ! -f "$source_dir/pyproject.toml" ]; then
     die "$source_dir is not a legwave checkout: give --source DIR or --version X.Y.Z"
 fi
 
+# A broker on this Pi only when asked, or when nothing names another one.
+existing_host=""
+if [ -f "$destdir$etc/config.yaml" ]; then
+    existing_host="$(sed -n 's/^  host: *\([^ #]*\).*/\1/p' "$destdir$etc/config.yaml" | head -n 1)"
+fi
+if [ "$local_broker" = auto ]; then
+    local_broker=yes
+    case "${broker_host:-$existing_host}" in ''|127.0.0.1|localhost) ;; *) local_broker=no ;; esac
+fi
+
 say "1/6 system packages"
 system apt-get update -qq
-system apt-get install -y -qq python3-venv python3-lgpio i2c-tools mosquitto
+if [ "$local_broker" = yes ]; then
+    system apt-get install -y -qq python3-venv python3-lgpio i2c-tools mosquitto
+    system systemctl enable --now mosquitto.service
+else
+    say "no broker installed here: legwave uses ${broker_host:-$existing_host}"
+    system apt-get install -y -qq python3-venv python3-lgpio i2c-tools
+fi
 
 say "2/6 user legwave (groups gpio, i2c)"
 for group in gpio i2c; do
@@ -100,8 +131,8 @@ else
 backend: $backend
 state_dir: $state
 mqtt:
-  host: 127.0.0.1          # your broker (Home Assistant's Mosquitto add-on: its address)
-  port: 1883
+  host: ${broker_host:-127.0.0.1}          # your broker (Home Assistant's Mosquitto add-on: its address)
+  port: $broker_port
   # username: legwave
   # password: "..."
 # device:
@@ -136,7 +167,11 @@ if [ "$start" = yes ]; then
     system systemctl restart legwave.service
 fi
 
-say "done. Next:"
-say "  edit $etc/config.yaml (broker, wiring), then check the install:"
-say "  sudo -u legwave $prefix/venv/bin/legwave --config $etc/config.yaml doctor"
-say "  sudo systemctl start legwave && journalctl -u legwave -f"
+lw="sudo -u legwave $prefix/venv/bin/legwave --config $etc/config.yaml"
+say "done. Next, with the sleeves closed on a table (docs/hardware.md, Bring-up):"
+say "  1. edit $etc/config.yaml: the broker's password, and the wiring if yours differs"
+say "  2. $lw doctor"
+say "  3. $lw calibrate          # a sphygmomanometer on each zone in turn"
+say "  4. $lw selftest           # every valve, sensor and heater on its own zone"
+say "  5. sudo systemctl start legwave && journalctl -u legwave -f"
+say "  6. a first session at level 1: $lw ctl start --preset first_use"

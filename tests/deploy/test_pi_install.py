@@ -168,3 +168,56 @@ def test_install_refuses_bad_options() -> None:
     )
     assert out.returncode == 1
     assert "--backend must be gpiozero or rpigpio" in out.stderr
+
+
+def test_with_no_broker_given_it_installs_one_and_ends_with_the_bring_up_steps(
+    staged: tuple[Path, str],
+) -> None:
+    _, log = staged
+    would = [line.split("would run: ", 1)[1] for line in log.splitlines() if "would run: " in line]
+    assert "systemctl enable --now mosquitto.service" in would
+    steps = log[log.index("done. Next") :]
+    order = [steps.index(word) for word in ("doctor", "calibrate", "selftest", "systemctl start")]
+    assert order == sorted(order), steps
+    assert "--preset first_use" in steps
+
+
+def test_a_broker_elsewhere_means_no_mosquitto_here(tmp_path: Path) -> None:
+    out = subprocess.run(
+        ["bash", str(ROOT / "deploy" / "install.sh"), "--broker", "192.168.1.10:1884"],
+        env={**os.environ, "DESTDIR": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+    assert "mosquitto" not in out.stdout.replace("no broker installed here", "")
+    assert "no broker installed here: legwave uses 192.168.1.10" in out.stdout
+    config = (tmp_path / "etc/legwave/config.yaml").read_text()
+    assert "host: 192.168.1.10 " in config and "port: 1884" in config
+    # run again without --broker: the configuration names that broker, still none here
+    again = subprocess.run(
+        ["bash", str(ROOT / "deploy" / "install.sh")],
+        env={**os.environ, "DESTDIR": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+    assert "enable --now mosquitto" not in again.stdout
+
+
+def test_broker_options_are_checked() -> None:
+    for args, says in (
+        (["--broker", "x", "--local-broker"], "choose one"),
+        (["--broker", "host:port"], "is not a port"),
+    ):
+        out = subprocess.run(
+            ["bash", str(ROOT / "deploy" / "install.sh"), *args],
+            env={**os.environ, "DESTDIR": "/nonexistent"},
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert out.returncode == 1
+        assert says in out.stderr
