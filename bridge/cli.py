@@ -62,15 +62,7 @@ def _parser() -> argparse.ArgumentParser:
             "on a Raspberry Pi no session starts until a self-test has passed on the wiring."
         ),
     )
-    selftest.add_argument("--backend", choices=BACKENDS, help="default: the configured one")
-    selftest.add_argument(
-        "--fault",
-        action="append",
-        default=[],
-        metavar="NAME[:ZONE]",
-        help="simulator only: a wiring (or hardware) fault to find (repeatable)",
-    )
-    selftest.add_argument("--seed", type=int, default=0, help="simulator noise seed")
+    _bench_options(selftest)
     selftest.add_argument("--json", action="store_true", help="print the report as JSON")
     cal = sub.add_parser(
         "calibrate",
@@ -83,7 +75,7 @@ def _parser() -> argparse.ArgumentParser:
             "agent first: calibration moves air on its own."
         ),
     )
-    cal.add_argument("--backend", choices=BACKENDS, help="default: the configured one")
+    _bench_options(cal)
     cal.add_argument(
         "--zone", action="append", default=[], help="only this zone (repeatable; default: all)"
     )
@@ -95,10 +87,6 @@ def _parser() -> argparse.ArgumentParser:
     )
     cal.add_argument("--raw", action="store_true", help="live raw readings (Ctrl-C to leave)")
     cal.add_argument("--once", action="store_true", help="with --raw: one line and exit")
-    cal.add_argument(
-        "--fault", action="append", default=[], metavar="NAME[:ZONE]", help="simulator only"
-    )
-    cal.add_argument("--seed", type=int, default=0, help="simulator noise seed")
     plant = sub.add_parser(
         "plant",
         help="serve a simulated board on a Unix socket, for legwave run --backend plant",
@@ -163,6 +151,19 @@ def _parser() -> argparse.ArgumentParser:
     sim.add_argument("--plot", metavar="FILE.png", help="write a plot of the session")
     sim.add_argument("--json", action="store_true", help="print one JSON object")
     return parser
+
+
+def _bench_options(parser: argparse.ArgumentParser) -> None:
+    """The options of the commissioning commands: the backend, and the simulator's faults."""
+    parser.add_argument("--backend", choices=BACKENDS, help="default: the configured one")
+    parser.add_argument(
+        "--fault",
+        action="append",
+        default=[],
+        metavar="NAME[:ZONE]",
+        help="simulator only: a wiring (or hardware) fault to find (repeatable)",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="simulator noise seed")
 
 
 def seconds(text: str) -> float:

@@ -82,56 +82,57 @@ class Observation:
 
 
 @dataclass(slots=True)
-class ZoneResult:
+class _Result:
+    """Problems found in one part."""
+
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        """No problem found."""
+        return not self.problems
+
+    def measured(self) -> dict[str, Any]:
+        """What was measured (a subclass says)."""
+        return {}
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain data for the report."""
+        return {"passed": self.passed, **self.measured(), "problems": list(self.problems)}
+
+
+@dataclass(slots=True)
+class ZoneResult(_Result):
     """One zone's measurements and problems."""
 
-    zone: str
-    problems: list[str] = field(default_factory=list)
+    zone: str = ""
     fill_s: float | None = None
     """Pumping time until its sensor rose `RISE_MMHG`: the pump's flow into this zone."""
     rise_mmhg_s: float | None = None
     leak_mmhg_s: float | None = None
     vent_s: float | None = None
 
-    @property
-    def passed(self) -> bool:
-        """No problem found."""
-        return not self.problems
-
-    def as_dict(self) -> dict[str, Any]:
-        """Plain data for the report."""
+    def measured(self) -> dict[str, Any]:
+        """Fill, rise, leak and vent."""
         return {
-            "passed": self.passed,
             "fill_s": _round(self.fill_s, 2),
             "rise_mmhg_s": _round(self.rise_mmhg_s, 2),
             "leak_mmhg_s": _round(self.leak_mmhg_s, 2),
             "vent_s": _round(self.vent_s, 2),
-            "problems": list(self.problems),
         }
 
 
 @dataclass(slots=True)
-class HeaterResult:
+class HeaterResult(_Result):
     """One heater's measurements and problems."""
 
-    heater: int
-    problems: list[str] = field(default_factory=list)
+    heater: int = 0
     rise_c_s: float | None = None
     cut: bool = False
 
-    @property
-    def passed(self) -> bool:
-        """No problem found."""
-        return not self.problems
-
-    def as_dict(self) -> dict[str, Any]:
-        """Plain data for the report."""
-        return {
-            "passed": self.passed,
-            "rise_c_s": _round(self.rise_c_s, 3),
-            "supply_cuts_it": self.cut,
-            "problems": list(self.problems),
-        }
+    def measured(self) -> dict[str, Any]:
+        """Its warming rate, and whether the supply switch stops it."""
+        return {"rise_c_s": _round(self.rise_c_s, 3), "supply_cuts_it": self.cut}
 
 
 def _round(value: float | None, digits: int) -> float | None:
@@ -151,8 +152,8 @@ class SelfTest:
         self.zone_names = zones
         self.heaters = heaters
         self.vent_below = vent_below_mmhg
-        self.zones = [ZoneResult(name) for name in zones]
-        self.heater_results = [HeaterResult(h) for h in range(heaters)]
+        self.zones = [ZoneResult(zone=name) for name in zones]
+        self.heater_results = [HeaterResult(heater=h) for h in range(heaters)]
         self.problems: list[str] = []
         self.step_name = "venting"
         self.started: float | None = None

@@ -21,36 +21,28 @@ WIRING_FAULTS = [
     "sensor_dead",
     "divider_inverted",
 ]
-
-
-@pytest.fixture(autouse=True)
-def state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    folder = tmp_path / "state"
-    monkeypatch.setenv("LEGWAVE_STATE_DIR", str(folder))
-    monkeypatch.delenv("LEGWAVE_CONFIG", raising=False)
-    monkeypatch.delenv("LEGWAVE_BACKEND", raising=False)
-    return folder
+pytestmark = pytest.mark.usefixtures("cli_state_dir")
 
 
 def test_every_channel_is_calibrated_and_kept(
-    state_dir: Path, capsys: pytest.CaptureFixture[str]
+    cli_state_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(["calibrate", "--reference", "40"]) == 0
     out = capsys.readouterr().out
     for zone in ZONES:
         assert f"  {zone}: reads " in out
     assert "from the MPX5050's curve, gain" in out
-    calibration = load_calibration(state_dir)  # as a restarted agent reads it
+    calibration = load_calibration(cli_state_dir)  # as a restarted agent reads it
     assert set(calibration.zones) == set(ZONES)
     for zone in ZONES:
         c = calibration.zones[zone]
         assert c.gain == pytest.approx(1.0, abs=0.03)
         assert 35 < c.reference_mmhg <= 41
-    assert not list(state_dir.glob(".calibration.json.*"))  # written atomically
+    assert not list(cli_state_dir.glob(".calibration.json.*"))  # written atomically
 
 
 def test_an_inverted_divider_is_refused_naming_it(
-    state_dir: Path, capsys: pytest.CaptureFixture[str]
+    cli_state_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(["calibrate", "--reference", "40"]) == 0
     assert main(["calibrate", "--reference", "40", "--fault", "divider_inverted:calf"]) == 1
@@ -60,12 +52,12 @@ def test_an_inverted_divider_is_refused_naming_it(
     assert "the divider is wired inverted" in line
     assert "not calibrated: calf" in out
     # the old calibration of a channel that now reads half is void; the others are kept
-    assert set(load_calibration(state_dir).zones) == {"foot", "ankle", "upper_calf"}
+    assert set(load_calibration(cli_state_dir).zones) == {"foot", "ankle", "upper_calf"}
 
 
-def test_one_zone_at_a_time(state_dir: Path) -> None:
+def test_one_zone_at_a_time(cli_state_dir: Path) -> None:
     assert main(["calibrate", "--zone", "ankle", "--reference", "25"]) == 0
-    assert set(load_calibration(state_dir).zones) == {"ankle"}
+    assert set(load_calibration(cli_state_dir).zones) == {"ankle"}
 
 
 def test_the_raw_view_shows_every_channel_in_volts(capsys: pytest.CaptureFixture[str]) -> None:
@@ -93,8 +85,8 @@ def test_bad_requests_are_refused(
     assert says in capsys.readouterr().err
 
 
-def test_not_while_an_agent_runs(state_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    lock = claim(state_dir)
+def test_not_while_an_agent_runs(cli_state_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    lock = claim(cli_state_dir)
     try:
         assert main(["calibrate"]) == 2
     finally:
@@ -107,7 +99,7 @@ def test_not_while_an_agent_runs(state_dir: Path, capsys: pytest.CaptureFixture[
 )
 @given(fault=st.sampled_from(WIRING_FAULTS), zone=st.sampled_from(ZONES), seed=st.integers(0, 999))
 def test_any_single_wiring_fault_is_caught_before_a_session_could_start(
-    fault: str, zone: str, seed: int, state_dir: Path, capsys: pytest.CaptureFixture[str]
+    fault: str, zone: str, seed: int, cli_state_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     spec = ["--fault", f"{fault}:{zone}", "--seed", str(seed)]
     calibrated = main(["calibrate", "--reference", "30", *spec])

@@ -13,18 +13,11 @@ from bridge.config import load_settings
 from bridge.service import wiring_fingerprint
 from bridge.store import Store, claim
 
-
-@pytest.fixture(autouse=True)
-def state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    folder = tmp_path / "state"
-    monkeypatch.setenv("LEGWAVE_STATE_DIR", str(folder))
-    monkeypatch.delenv("LEGWAVE_CONFIG", raising=False)
-    monkeypatch.delenv("LEGWAVE_BACKEND", raising=False)
-    return folder
+pytestmark = pytest.mark.usefixtures("cli_state_dir")
 
 
 def test_a_sound_simulator_passes_and_the_record_is_kept(
-    state_dir: Path, capsys: pytest.CaptureFixture[str]
+    cli_state_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(["selftest"]) == 0
     out = capsys.readouterr().out
@@ -33,7 +26,7 @@ def test_a_sound_simulator_passes_and_the_record_is_kept(
         line = next(x for x in out.splitlines() if x.strip().startswith(zone))
         assert line.rstrip().endswith("ok") and "mmHg/s" in line
     assert "heater 0" in out and "the supply switch cuts it" in out
-    record = Store(state_dir).load().selftest
+    record = Store(cli_state_dir).load().selftest
     assert record is not None
     assert record["result"] == "passed"
     assert record["wiring"] == wiring_fingerprint(load_settings(None))
@@ -76,9 +69,9 @@ def test_an_unknown_fault_is_named(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_with_an_agent_on_the_state_directory_it_points_to_the_command(
-    state_dir: Path, capsys: pytest.CaptureFixture[str]
+    cli_state_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    lock = claim(state_dir)  # as a running agent holds it
+    lock = claim(cli_state_dir)  # as a running agent holds it
     try:
         assert main(["selftest"]) == 2
     finally:

@@ -85,18 +85,25 @@ def test_systemd_accepts_every_line_of_the_unit(tmp_path: Path) -> None:
     assert out.returncode == 0
 
 
+def install(
+    *args: str, destdir: Path | str, check: bool = True
+) -> subprocess.CompletedProcess[str]:
+    """deploy/install.sh, staged into `destdir`."""
+    return subprocess.run(
+        ["bash", str(ROOT / "deploy" / "install.sh"), *args],
+        env={**os.environ, "DESTDIR": str(destdir)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=check,
+    )
+
+
 @pytest.fixture(scope="module")
 def staged(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     """deploy/install.sh run once, staged into a folder (DESTDIR)."""
     stage = tmp_path_factory.mktemp("stage")
-    out = subprocess.run(
-        ["bash", str(ROOT / "deploy" / "install.sh"), "--backend", "rpigpio"],
-        env={**os.environ, "DESTDIR": str(stage)},
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=True,
-    )
+    out = install("--backend", "rpigpio", destdir=str(stage))
     return stage, out.stdout
 
 
@@ -146,26 +153,13 @@ def test_a_second_run_keeps_the_users_config(staged: tuple[Path, str]) -> None:
     stage, _ = staged
     config = stage / "etc/legwave/config.yaml"
     config.write_text(config.read_text() + "# my broker\n")
-    out = subprocess.run(
-        ["bash", str(ROOT / "deploy" / "install.sh")],
-        env={**os.environ, "DESTDIR": str(stage)},
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=True,
-    )
+    out = install(destdir=str(stage))
     assert "keeping the existing /etc/legwave/config.yaml" in out.stdout
     assert config.read_text().endswith("# my broker\n")
 
 
 def test_install_refuses_bad_options() -> None:
-    out = subprocess.run(
-        ["bash", str(ROOT / "deploy" / "install.sh"), "--backend", "arduino"],
-        env={**os.environ, "DESTDIR": "/nonexistent"},
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    out = install("--backend", "arduino", destdir="/nonexistent", check=False)
     assert out.returncode == 1
     assert "--backend must be gpiozero or rpigpio" in out.stderr
 
@@ -183,27 +177,13 @@ def test_with_no_broker_given_it_installs_one_and_ends_with_the_bring_up_steps(
 
 
 def test_a_broker_elsewhere_means_no_mosquitto_here(tmp_path: Path) -> None:
-    out = subprocess.run(
-        ["bash", str(ROOT / "deploy" / "install.sh"), "--broker", "192.168.1.10:1884"],
-        env={**os.environ, "DESTDIR": str(tmp_path)},
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=True,
-    )
+    out = install("--broker", "192.168.1.10:1884", destdir=str(tmp_path))
     assert "mosquitto" not in out.stdout.replace("no broker installed here", "")
     assert "no broker installed here: legwave uses 192.168.1.10" in out.stdout
     config = (tmp_path / "etc/legwave/config.yaml").read_text()
     assert "host: 192.168.1.10 " in config and "port: 1884" in config
     # run again without --broker: the configuration names that broker, still none here
-    again = subprocess.run(
-        ["bash", str(ROOT / "deploy" / "install.sh")],
-        env={**os.environ, "DESTDIR": str(tmp_path)},
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=True,
-    )
+    again = install(destdir=str(tmp_path))
     assert "enable --now mosquitto" not in again.stdout
 
 
@@ -212,12 +192,6 @@ def test_broker_options_are_checked() -> None:
         (["--broker", "x", "--local-broker"], "choose one"),
         (["--broker", "host:port"], "is not a port"),
     ):
-        out = subprocess.run(
-            ["bash", str(ROOT / "deploy" / "install.sh"), *args],
-            env={**os.environ, "DESTDIR": "/nonexistent"},
-            capture_output=True,
-            text=True,
-            check=False,
-        )
+        out = install(*args, destdir="/nonexistent", check=False)
         assert out.returncode == 1
         assert says in out.stderr
