@@ -153,4 +153,5 @@ def owned_retained_topics(info: DeviceInfo) -> list[str]:
         *component_payloads(info),
         topics.availability,
         topics.state,
+        topics.selftest,
     ]

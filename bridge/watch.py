@@ -103,7 +103,8 @@ async def watch(mq: MqttSettings, host: str, port: int, base: str, *, once: bool
     events: deque[str] = deque(maxlen=5)
     last_draw = 0.0
     async with short_client(mq, host, port) as client:
-        for topic in (topics.state, topics.telemetry, topics.event, topics.availability):
+        # availability first: its retained message then arrives before the state's
+        for topic in (topics.availability, topics.state, topics.telemetry, topics.event):
             await client.subscribe(topic, qos=1)
         async for message in client.messages:
             raw = message.payload if isinstance(message.payload, bytes) else b""
@@ -124,9 +125,11 @@ async def watch(mq: MqttSettings, host: str, port: int, base: str, *, once: bool
                 events.append(
                     f"{time.strftime('%H:%M:%S')} {data.get('event_type')} {data.get('code', '')}"
                 )
-            if once and state is not None:
-                print(render(state, telemetry, list(events), online=online))
-                return 0
+            if once:
+                if state is not None:
+                    print(render(state, telemetry, list(events), online=online))
+                    return 0
+                continue  # one frame, once there is a state to draw
             now = time.monotonic()
             if now - last_draw >= 0.2:
                 last_draw = now

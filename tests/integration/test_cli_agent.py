@@ -105,7 +105,7 @@ def test_watch_once_draws_the_live_state(
 ) -> None:
     assert main(["watch", "--once"]) == 0
     screen = capsys.readouterr().out
-    assert screen.startswith("legwave · idle")
+    assert screen.startswith("legwave · idle · online")  # not "?": availability comes first
     assert "upper_calf" in screen and "mmHg" in screen
 
 
