@@ -33,9 +33,10 @@ for tool in debootstrap qemu-aarch64-static update-binfmts; do
     command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
 done
 if [ "${#missing[@]}" -gt 0 ]; then
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap qemu-user-static \
-        binfmt-support >/dev/null
+    # wait for another apt to finish rather than fail on its lock
+    apt-get -o DPkg::Lock::Timeout=600 update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq \
+        debootstrap qemu-user-static binfmt-support >/dev/null
 fi
 if ! mountpoint -q /proc/sys/fs/binfmt_misc; then
     mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc

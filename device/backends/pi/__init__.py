@@ -109,6 +109,8 @@ class PiHardware:
         i2c: opens an I2C bus by number (smbus2 by default).
         clock: the control loop's monotonic clock; samples carry its time.
         sleep: how the sensor drivers wait for a conversion.
+        pulse_clock_ns: times the HX710B's clock pulses (a stand-in board's tests give one
+            that a loaded machine cannot stretch).
     """
 
     def __init__(
@@ -120,6 +122,7 @@ class PiHardware:
         i2c: Callable[[int], Any] = open_i2c,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        pulse_clock_ns: Callable[[], int] = time.perf_counter_ns,
     ) -> None:
         problems = config.check_device(device)
         if problems:
@@ -132,6 +135,7 @@ class PiHardware:
         self.clock = clock
         self._sleep = sleep
         self._i2c_open = i2c
+        self._pulse_clock_ns = pulse_clock_ns
         self._buses: dict[int, LockedBus] = {}
         self._hx710b: Hx710bArray | None = None
         self._adcs: dict[tuple[int, int], Ads1115] = {}
@@ -211,6 +215,7 @@ class PiHardware:
                 dout=[self.gpio.input(pin) for pin in p.dout],
                 rate_sps=p.rate_sps,
                 sleep=self._sleep,
+                clock_ns=self._pulse_clock_ns,
             )
             scale = p.counts_per_mmhg
             self._hx710b = array
