@@ -10,6 +10,7 @@ point, then type what it shows once held), or the simulator's own.
 
 from __future__ import annotations
 
+import math
 import sys
 import threading
 import time
@@ -37,7 +38,11 @@ MAX_REFERENCE_MMHG = 40.0
 
 @dataclass(frozen=True, slots=True)
 class Span:
-    """One zone's span point: what the channel read and what the gauge read."""
+    """One zone's span point: what the channel read and what the gauge read.
+
+    The channel's readings are mmHg by the datasheet's curve (an MPX5050), or counts (an
+    HX710B, whose board has no curve: the span is its scale).
+    """
 
     zone: str
     zero_mmhg: float
@@ -48,6 +53,23 @@ class Span:
     def error(self) -> float:
         """How far the channel is from the gauge, as a fraction of the gauge's reading."""
         return self.reading_mmhg / self.reference_mmhg - 1.0
+
+    def counts_problem(self, expected: float | None) -> str | None:
+        """Why an HX710B span cannot be its scale, or None."""
+        scale = self.reading_mmhg / self.reference_mmhg
+        if abs(scale) < 1:
+            return (
+                f"{self.zone}: moved {self.reading_mmhg:.0f} counts while the reference rose to "
+                f"{self.reference_mmhg:.1f} mmHg: the channel does not see this zone (a dead "
+                "board, its tube off, or tubes or data lines swapped: legwave selftest tells which)"
+            )
+        if expected is not None and abs(scale / expected - 1.0) > MAX_ERROR:
+            return (
+                f"{self.zone}: {scale:.0f} counts per mmHg, {scale / expected - 1.0:+.0%} from "
+                f"pi.pressure.counts_per_mmhg ({expected:g}): not calibrated. Likely: a wrong "
+                "counts_per_mmhg in the configuration (leave it out), or another board"
+            )
+        return None
 
     def problem(self, sensor: str) -> str | None:
         """Why this span cannot be a calibration, or None."""
@@ -143,6 +165,7 @@ def span_zone(
     *,
     reached: Callable[[], bool] | None = None,
     ask: Callable[[float], float] | None = None,
+    counts: bool = False,
 ) -> Span:
     """Zero, inflate zone `k` until the gauge reads `reference`, hold, and compare.
 
@@ -154,7 +177,8 @@ def span_zone(
         pass
     zero_values = [v[k] for v in bench.hold_for(1.0)]
     zero = sum(zero_values) / len(zero_values)
-    cap = min(2.5 * reference, 90.0)  # a channel reading that much is not one to trust more
+    # a channel reading that much is not one to trust further (counts: the person decides)
+    cap = math.inf if counts else min(2.5 * reference, 90.0)
     t0 = bench.tick()
     try:
         for values in bench.hold_for(INFLATE_TIMEOUT_S, pump=PUMP_DUTY, inlet=k, sealed=k):
@@ -203,6 +227,8 @@ def calibrate(
     previous: Calibration,
     say: Callable[[str], None],
     person: tuple[Callable[[], bool], Callable[[float], float]] | None = None,
+    counts: bool = False,
+    expected_counts: float | None = None,
 ) -> tuple[Calibration, list[str]]:
     """Calibrate the zones in `which`; return the new calibration and every problem."""
     kept = dict(previous.zones)
@@ -212,30 +238,38 @@ def calibrate(
         say(f"{zone}: venting, zeroing, then inflating slowly to {reference:g} mmHg …")
         reached, ask = person if person is not None else (None, None)
         try:
-            span = span_zone(bench, k, zone, reference, reached=reached, ask=ask)
+            span = span_zone(bench, k, zone, reference, reached=reached, ask=ask, counts=counts)
         except CalibrationAborted as exc:
             problems.append(str(exc))
             say(f"  {exc}")
             continue
-        problem = span.problem(sensor)
+        problem = span.counts_problem(expected_counts) if counts else span.problem(sensor)
         if problem is not None:
             problems.append(problem)
             kept.pop(zone, None)  # an old calibration of a channel now reading wrong is void
             say(f"  {problem}")
             continue
-        gain = span.reference_mmhg / span.reading_mmhg
+        scale = span.reading_mmhg / span.reference_mmhg if counts else None
+        gain = 1.0 if counts else span.reference_mmhg / span.reading_mmhg
         kept[zone] = ChannelCalibration(
             gain=gain,
-            zero_mmhg=round(span.zero_mmhg, 2),
-            reading_mmhg=round(span.reading_mmhg, 2),
+            zero=round(span.zero_mmhg, 2),
+            reading=round(span.reading_mmhg, 2),
             reference_mmhg=round(span.reference_mmhg, 2),
             at=datetime.now(UTC),
+            counts_per_mmhg=scale,
         )
-        say(
-            f"  {zone}: reads {span.reading_mmhg:.1f} mmHg where the reference reads "
-            f"{span.reference_mmhg:.1f}: {span.error:+.1%} from the {sensor}'s curve, "
-            f"gain {gain:.3f}"
-        )
+        if scale is not None:
+            say(
+                f"  {zone}: {span.reading_mmhg:.0f} counts above its zero where the reference "
+                f"reads {span.reference_mmhg:.1f} mmHg: {scale:.1f} counts per mmHg"
+            )
+        else:
+            say(
+                f"  {zone}: reads {span.reading_mmhg:.1f} mmHg where the reference reads "
+                f"{span.reference_mmhg:.1f}: {span.error:+.1%} from the {sensor}'s curve, "
+                f"gain {gain:.3f}"
+            )
     return Calibration(zones=kept), problems
 
 
@@ -314,6 +348,7 @@ def calibrate_command(
             if raw:
                 return _raw_view(bench, raw_reader, names, once=once)
             previous = load_calibration(settings.state_dir)
+            hx710b = settings.pi.pressure if sensor == "HX710B board" else None
             calibration, problems = calibrate(
                 bench,
                 names,
@@ -323,6 +358,8 @@ def calibrate_command(
                 previous=previous,
                 say=print,
                 person=None if sim else _person_at_the_gauge(),
+                counts=hx710b is not None,
+                expected_counts=getattr(hx710b, "counts_per_mmhg", None),
             )
     except HardwareUnavailableError as exc:
         return _fail(str(exc))

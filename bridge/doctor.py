@@ -405,8 +405,12 @@ class Doctor:
                 f"not calibrated: {', '.join(missing)}",
                 "legwave calibrate (with a reference gauge on each zone in turn)",
             )
-        parts = [f"{z} {1 / calibration.zones[z].gain - 1:+.1%}" for z in zones]
         when = min(c.at for c in calibration.zones.values()).date().isoformat()
+        scales = calibration.counts(zones)
+        if all(s is not None for s in scales):  # an HX710B: its scale is the calibration
+            parts = [f"{z} {s:.0f}" for z, s in zip(zones, scales, strict=True)]
+            return self._add("calibration", "OK", f"counts per mmHg: {', '.join(parts)} ({when})")
+        parts = [f"{z} {1 / calibration.zones[z].gain - 1:+.1%}" for z in zones]
         return self._add("calibration", "OK", f"{', '.join(parts)} from the curve ({when})")
 
     def selftest(self) -> bool:

@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from bridge.codec import pretty_json
-from bridge.service import wiring_fingerprint
+from bridge.service import refuse_unscaled, wiring_fingerprint
 from bridge.store import (
     Memory,
     StateDirectoryInUseError,
@@ -108,7 +108,11 @@ def open_bench(
     from device.backends.pi import PiHardware
 
     backend = open_backend(
-        settings.backend, device=settings.device, clock=time.monotonic, pi=settings.pi
+        settings.backend,
+        device=settings.device,
+        clock=time.monotonic,
+        pi=settings.pi,
+        raw_counts=True,  # an HX710B is calibrated in its own counts
     )
     assert isinstance(backend, PiHardware)  # noqa: S101 - every other backend is a Pi's
     try:
@@ -151,9 +155,14 @@ def run_selftest(
 
             clock = MonotonicClock()
             backend = open_backend(
-                settings.backend, device=settings.device, clock=clock.now, pi=settings.pi
+                settings.backend,
+                device=settings.device,
+                clock=clock.now,
+                pi=settings.pi,
+                counts_per_mmhg=load_calibration(settings.state_dir).counts(settings.device.zones),
             )
         try:
+            refuse_unscaled(backend, settings)
             backend.start()  # a Pi zeroes its sensors with the sleeves vented
             calibration = load_calibration(settings.state_dir)
             hardware = calibrated(backend.hardware, calibration.gains(settings.device.zones))

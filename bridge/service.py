@@ -42,6 +42,21 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+def refuse_unscaled(backend: object, settings: AgentSettings) -> None:
+    """An HX710B channel with no counts per mmHg reads counts: no pressure rule could hold.
+
+    Raises:
+        HardwareUnavailableError: naming the zones and the command that measures them.
+    """
+    unscaled = getattr(backend, "unscaled", [])
+    if unscaled:
+        zones = ", ".join(settings.device.zones[i] for i in unscaled)
+        raise HardwareUnavailableError(
+            f"the HX710B channels of {zones} have no counts per mmHg yet: measure them with "
+            "legwave calibrate (a reference gauge on each zone), or set pi.pressure.counts_per_mmhg"
+        )
+
+
 def wiring_fingerprint(settings: AgentSettings, calibration: Calibration | None = None) -> str:
     """Names what a self-test was run on; it stays valid until this changes.
 
@@ -185,13 +200,19 @@ async def _serve(settings: AgentSettings, *, stop: asyncio.Event | None) -> None
     backend: Backend | None = None
     agent: Agent | None = None
     try:
+        try:
+            counts = load_calibration(settings.state_dir).counts(list(settings.device.zones))
+        except CalibrationFileError:
+            counts = None  # build() says why; an HX710B then stops below
         backend = open_backend(
             settings.backend,
             device=settings.device,
             clock=MonotonicClock().now,
             pi=settings.pi,
             plant_socket=settings.plant_path,
+            counts_per_mmhg=counts,
         )
+        refuse_unscaled(backend, settings)
         if settings.backend != "sim":
             log.info(
                 "%s backend: zeroing the pressure sensors with the sleeves vented", settings.backend

@@ -74,6 +74,12 @@ done
 in_root() { chroot "$root" /usr/bin/env -i HOME=/root PATH=/usr/sbin:/usr/bin:/sbin:/bin \
     PIP_CERT=/etc/ssl/certs/ca-certificates.crt LANG=C.UTF-8 "$@"; }
 [ "$(in_root uname -m)" = aarch64 ] || die "the root does not run as aarch64"
+# what install.sh's apt step brings on a Pi (staged below, so it is installed here): the broker
+if [ ! -x "$root/usr/sbin/mosquitto" ]; then
+    in_root apt-get -o DPkg::Lock::Timeout=600 update -qq >/dev/null
+    in_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto >/dev/null \
+        || die "mosquitto did not install in the root"
+fi
 
 say "3/6 this checkout into the root"
 rm -rf "$root/src/legwave"
@@ -88,7 +94,7 @@ in_root env DESTDIR=/stage bash /src/legwave/deploy/install.sh --backend gpiozer
     --broker 127.0.0.1 >"$root.install.log" 2>&1 || die "install.sh failed: see $root.install.log"
 t_install=$((SECONDS - t0))
 venv=/stage/opt/legwave/venv
-in_root "$venv/bin/python" -m pip install --quiet pytest hypothesis >>"$root.install.log" 2>&1 \
+in_root "$venv/bin/python" -m pip install --quiet "pytest>=8" "pytest-timeout>=2.3" "hypothesis>=6.100" >>"$root.install.log" 2>&1 \
     || die "pytest did not install: see $root.install.log"
 
 say "5/6 the Pi backend tests, on aarch64"

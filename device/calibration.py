@@ -30,10 +30,15 @@ class ChannelCalibration(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     gain: float = Field(gt=1 - MAX_ERROR, lt=1 + MAX_ERROR)
-    zero_mmhg: float = Field(description="what it read vented, by the datasheet's curve")
-    reading_mmhg: float = Field(description="what it read at the span point, zero removed")
-    reference_mmhg: float = Field(gt=0, le=40, description="what the reference gauge read")
+    zero: float = Field(
+        description="what it read vented: mmHg by the datasheet's curve, or HX710B counts"
+    )
+    reading: float = Field(description="what it read at the span point, zero removed")
+    reference_mmhg: float = Field(gt=0, le=60, description="what the reference gauge read")
     at: datetime
+    counts_per_mmhg: float | None = Field(
+        None, description="an HX710B channel's scale (its readings are counts)"
+    )
 
 
 class Calibration(BaseModel):
@@ -48,13 +53,19 @@ class Calibration(BaseModel):
         """Each zone's gain, 1 where a zone is not calibrated."""
         return [self.zones[z].gain if z in self.zones else 1.0 for z in zones]
 
+    def counts(self, zones: list[str]) -> list[float | None]:
+        """Each zone's HX710B scale, None where there is none."""
+        return [self.zones[z].counts_per_mmhg if z in self.zones else None for z in zones]
+
     def missing(self, zones: list[str]) -> list[str]:
         """The zones without a calibration."""
         return [z for z in zones if z not in self.zones]
 
     def fingerprint(self) -> dict[str, float]:
         """What a self-test depends on: each gain."""
-        return {z: round(c.gain, 4) for z, c in sorted(self.zones.items())}
+        return {
+            z: round(c.gain * (c.counts_per_mmhg or 1.0), 4) for z, c in sorted(self.zones.items())
+        }
 
 
 class _Calibrated:

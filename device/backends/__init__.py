@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Literal, Protocol
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
     from pathlib import Path
 
     from device.backends.pi.config import PiConfig
@@ -51,11 +51,14 @@ def open_backend(
     clock: Callable[[], float],
     pi: PiConfig | None = None,
     plant_socket: Path | None = None,
+    counts_per_mmhg: Sequence[float | None] | None = None,
+    raw_counts: bool = False,
 ) -> Backend:
     """Open the backend called `name`; a Pi backend imports its GPIO library now.
 
     ``plant`` drives a simulated board in another process (`legwave plant`) through the Pi
-    backends' parts and drivers, at `plant_socket`.
+    backends' parts and drivers, at `plant_socket`. `counts_per_mmhg`: HX710B channels'
+    calibrated scales; `raw_counts`: they all read counts (for a calibration).
 
     Raises:
         device.backends.pi.board.HardwareUnavailableError: the backend cannot run here; the
@@ -76,6 +79,15 @@ def open_backend(
             gpio=PlantGpio(plant_socket),
             i2c=lambda bus: PlantI2c(plant_socket, bus),
             clock=clock,
+            counts_per_mmhg=counts_per_mmhg,
+            raw_counts=raw_counts,
         )
     gpio = open_gpio(name)
-    return PiHardware(config=pi or PiConfig(), device=device, gpio=gpio, clock=clock)
+    return PiHardware(
+        config=pi or PiConfig(),
+        device=device,
+        gpio=gpio,
+        clock=clock,
+        counts_per_mmhg=counts_per_mmhg,
+        raw_counts=raw_counts,
+    )

@@ -80,9 +80,7 @@ def commission(config: AgentSettings, *, result: str = "passed") -> Calibration:
     at = datetime(2026, 11, 30, tzinfo=UTC)
     calibration = Calibration(
         zones={
-            z: ChannelCalibration(
-                gain=1.02, zero_mmhg=0.1, reading_mmhg=29.4, reference_mmhg=30.0, at=at
-            )
+            z: ChannelCalibration(gain=1.02, zero=0.1, reading=29.4, reference_mmhg=30.0, at=at)
             for z in config.device.zones
         }
     )

@@ -111,6 +111,10 @@ class PiHardware:
         sleep: how the sensor drivers wait for a conversion.
         pulse_clock_ns: times the HX710B's clock pulses (a stand-in board's tests give one
             that a loaded machine cannot stretch).
+        counts_per_mmhg: each HX710B channel's scale as calibrated (None where it is not);
+            the configuration's `counts_per_mmhg` serves where this gives none. A channel with
+            neither reads counts, for `legwave calibrate`, and is listed in `unscaled`.
+        raw_counts: every HX710B channel reads counts (what `legwave calibrate` measures).
     """
 
     def __init__(
@@ -123,6 +127,8 @@ class PiHardware:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
         pulse_clock_ns: Callable[[], int] = time.perf_counter_ns,
+        counts_per_mmhg: Sequence[float | None] | None = None,
+        raw_counts: bool = False,
     ) -> None:
         problems = config.check_device(device)
         if problems:
@@ -136,6 +142,10 @@ class PiHardware:
         self._sleep = sleep
         self._i2c_open = i2c
         self._pulse_clock_ns = pulse_clock_ns
+        self._counts_per_mmhg = list(counts_per_mmhg or [])
+        self._raw_counts = raw_counts
+        self.unscaled: list[int] = []
+        """HX710B channels with no counts per mmHg: they read counts."""
         self._buses: dict[int, LockedBus] = {}
         self._hx710b: Hx710bArray | None = None
         self._adcs: dict[tuple[int, int], Ads1115] = {}
@@ -217,11 +227,20 @@ class PiHardware:
                 sleep=self._sleep,
                 clock_ns=self._pulse_clock_ns,
             )
-            scale = p.counts_per_mmhg
+            calibrated = self._counts_per_mmhg + [None] * len(p.dout)
+            scales = [
+                None if self._raw_counts else calibrated[i] or p.counts_per_mmhg
+                for i in range(len(p.dout))
+            ]
+            self.unscaled = [i for i, s in enumerate(scales) if s is None]
+            divisors = [s or 1.0 for s in scales]
             self._hx710b = array
 
             def read_hx() -> list[float | None]:
-                return [None if c is None else c / scale for c in array.read_counts()]
+                return [
+                    None if c is None else c / d
+                    for c, d in zip(array.read_counts(), divisors, strict=True)
+                ]
 
             return Sampler(name="pressure", read=read_hx, channels=len(p.dout), clock=self.clock)
         return self._ads_pressure(p)
@@ -313,6 +332,9 @@ class PiHardware:
                 why = self.pressure.last_error or "every reading was rejected"
                 raise CalibrationError(f"zone {zones[i]}: no pressure reading ({why})")
             mean = total / n
+            if i in self.unscaled:  # counts: any offset is the board's own
+                offsets.append(mean)
+                continue
             if not math.isfinite(mean) or abs(mean) > z.max_offset_mmhg:
                 raise CalibrationError(
                     f"zone {zones[i]} reads {mean:.1f} mmHg with every exhaust open (zero "

@@ -180,14 +180,18 @@ class Hx710bPressure(BaseModel):
     sck: Bcm = 5
     dout: list[Bcm] = Field(default_factory=lambda: [6, 25, 9, 10], min_length=1, max_length=8)
     rate_sps: Literal[10, 40] = 40
-    counts_per_mmhg: float = Field(
-        description="from a two-point calibration against a reference gauge (docs/hardware.md)"
+    counts_per_mmhg: float | None = Field(
+        None,
+        description=(
+            "the board's counts per mmHg; leave it out and legwave calibrate measures it "
+            "against a reference gauge (docs/hardware.md)"
+        ),
     )
 
     @field_validator("counts_per_mmhg")
     @classmethod
-    def _nonzero(cls, value: float) -> float:
-        if abs(value) < 1:
+    def _nonzero(cls, value: float | None) -> float | None:
+        if value is not None and abs(value) < 1:
             raise ValueError("must be at least 1 count per mmHg in size; calibrate the board")
         return value
 

@@ -24,6 +24,9 @@ from device.backends.pi.hx710b import DATA_BITS, PULSES
 from device.backends.pi.transfer import MMHG_PER_KPA
 from device.hal import Orders
 
+BOARD_COUNTS_PER_MMHG = 3_712.0
+"""The simulated HX710B board's scale when the configuration gives none: calibration finds it."""
+
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
@@ -198,6 +201,8 @@ class Plant:
 
     def _counts(self) -> list[int]:
         p = self.config.pressure
-        scale = p.counts_per_mmhg if isinstance(p, Hx710bPressure) else 1.0
+        scale = 1.0
+        if isinstance(p, Hx710bPressure):  # a board whose scale nobody wrote down has its own
+            scale = p.counts_per_mmhg or BOARD_COUNTS_PER_MMHG
         pressures, _ = self._sensed()
         return [round(v * scale) for v in pressures]

@@ -3,14 +3,26 @@ self-test runs through both GPIO backends' lines and drivers as it does on the s
 
 from __future__ import annotations
 
+import functools
+import itertools
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from bridge.calibrate import Bench, calibrate
 from bridge.config import load_settings
-from bridge.service import build, wiring_fingerprint
+from bridge.service import build, refuse_unscaled, wiring_fingerprint
+from device.backends.pi import PiHardware
+from device.backends.pi.board import HardwareUnavailableError
+from device.backends.pi.config import Hx710bPressure, PiConfig
+from device.backends.plant.model import BOARD_COUNTS_PER_MMHG, Plant
+from device.backends.sim import SimulatedMassager
+from device.calibration import Calibration
 from device.control.massager import Action, Command, CommandRejectedError, Status
-from tests.device.pi.conftest import Board, PiRig
+from device.runner import VirtualClock
+from device.settings import DeviceSettings
+from tests.device.pi.conftest import FAST_ZERO, Board, PiRig, gpiozero_board
 from tests.device.pi.test_session_on_lines import all_low, lines
 
 
@@ -97,9 +109,7 @@ def test_uncalibrated_channels_keep_sessions_refused_and_a_calibration_is_applie
     gains = {"foot": 1.1, "ankle": 0.95, "calf": 1.0, "upper_calf": 1.05}
     calibration = Calibration(
         zones={
-            z: ChannelCalibration(
-                gain=g, zero_mmhg=0.0, reading_mmhg=30 / g, reference_mmhg=30, at=at
-            )
+            z: ChannelCalibration(gain=g, zero=0.0, reading=30 / g, reference_mmhg=30, at=at)
             for z, g in gains.items()
         }
     )
@@ -110,3 +120,79 @@ def test_uncalibrated_channels_keep_sessions_refused_and_a_calibration_is_applie
     assert agent.massager.wiring != wiring_fingerprint(settings)
     sensors = agent.runner.hardware.pressure
     assert [getattr(s, "gain", 1.0) for s in sensors] == [1.1, 0.95, 1.0, 1.05]
+
+
+def hx710b_bench(board: Board, **pi_options: Any) -> tuple[Bench, SimulatedMassager, PiHardware]:
+    """An HX710B board with no counts per mmHg written down, on a stand-in, as calibrate sees it."""
+    config = PiConfig(pressure=Hx710bPressure(), zero=FAST_ZERO)
+    clock = VirtualClock()
+    sim = SimulatedMassager(zones=4, heaters=2, clock=clock.now)
+    plant = Plant(sim=sim, config=config, driven=board.driven)
+    chips = plant.hx710b
+    assert chips is not None
+    p = config.pressure
+    assert isinstance(p, Hx710bPressure)
+    for i, pin in enumerate(p.dout):
+        board.feed(pin, functools.partial(chips.level, i))
+    board.listen(p.sck, chips.clock)
+    pi = PiHardware(
+        config=config,
+        device=DeviceSettings(),
+        gpio=board.gpio,
+        i2c=lambda bus: plant.bus,
+        clock=clock.now,
+        sleep=lambda s: chips.convert(),
+        pulse_clock_ns=itertools.count(0, 1_000).__next__,
+        **pi_options,
+    )
+    pi.calibrate_zero(sleep=lambda s: None)
+
+    def tick() -> float:
+        clock.t += 0.02
+        plant.sync()
+        pi.pressure.poll()
+        pi.temperature.poll()
+        return clock.t
+
+    return Bench(pi.hardware, tick=tick, gauge=None, heaters=2), sim, pi
+
+
+def test_an_hx710b_board_is_calibrated_in_its_own_counts(board: Board) -> None:
+    bench, sim, pi = hx710b_bench(board, raw_counts=True)
+    assert pi.unscaled == [0, 1, 2, 3]  # it reads counts
+    zones = list(DeviceSettings().zones)
+
+    def reached() -> bool:  # a person watching the gauge presses Enter at 30 mmHg
+        return max(z.pressure for z in sim.physics.zones) >= 30.0
+
+    def ask(reference: float) -> float:  # … and types what it reads once held
+        return max(z.pressure for z in sim.physics.zones)
+
+    calibration, problems = calibrate(
+        bench,
+        zones,
+        zones,
+        30.0,
+        sensor="HX710B board",
+        previous=Calibration(),
+        say=lambda line: None,
+        person=(reached, ask),
+        counts=True,
+    )
+    assert problems == []
+    for zone in zones:
+        scale = calibration.zones[zone].counts_per_mmhg
+        assert scale == pytest.approx(BOARD_COUNTS_PER_MMHG, rel=0.03), zone
+    pi.close()
+
+    # with the scales found, the agent's backend reads mmHg again; without, it refuses to run
+    board2 = gpiozero_board()
+    _, _, scaled = hx710b_bench(board2, counts_per_mmhg=calibration.counts(zones))
+    assert scaled.unscaled == []
+    scaled.close()
+    board3 = gpiozero_board()
+    _, _, unscaled = hx710b_bench(board3)
+    settings = load_settings(None, backend="gpiozero")
+    with pytest.raises(HardwareUnavailableError, match="foot, ankle, calf, upper_calf have no "):
+        refuse_unscaled(unscaled, settings)
+    unscaled.close()
