@@ -77,8 +77,8 @@ in_root() { chroot "$root" /usr/bin/env -i HOME=/root PATH=/usr/sbin:/usr/bin:/s
 # what install.sh's apt step brings on a Pi (staged below, so it is installed here): the broker
 if [ ! -x "$root/usr/sbin/mosquitto" ]; then
     in_root apt-get -o DPkg::Lock::Timeout=600 update -qq >/dev/null
-    in_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto >/dev/null \
-        || die "mosquitto did not install in the root"
+    in_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto \
+        >"$root.apt.log" 2>&1 || die "mosquitto did not install in the root: see $root.apt.log"
 fi
 
 say "3/6 this checkout into the root"

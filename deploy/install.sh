@@ -80,12 +80,18 @@ fi
 
 say "1/6 system packages"
 system apt-get update -qq
+packages=(python3-venv python3-lgpio i2c-tools)
+# python3-lgpio is Raspberry Pi OS's; on another Debian pip takes lgpio's own wheel instead
+if [ -z "$destdir" ] && ! apt-cache show python3-lgpio >/dev/null 2>&1; then
+    say "python3-lgpio is not packaged here (not Raspberry Pi OS): pip installs lgpio instead"
+    packages=(python3-venv i2c-tools)
+fi
 if [ "$local_broker" = yes ]; then
-    system apt-get install -y -qq python3-venv python3-lgpio i2c-tools mosquitto
+    system apt-get install -y -qq "${packages[@]}" mosquitto
     system systemctl enable --now mosquitto.service
 else
     say "no broker installed here: legwave uses ${broker_host:-$existing_host}"
-    system apt-get install -y -qq python3-venv python3-lgpio i2c-tools
+    system apt-get install -y -qq "${packages[@]}"
 fi
 
 say "2/6 user legwave (groups gpio, i2c)"

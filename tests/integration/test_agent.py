@@ -258,6 +258,8 @@ def test_the_power_line_starts_on_on_and_stops_on_anything_else(
             observer(broker.port, f"{BASE}/response") as obs,
             running_agent(agent_settings(broker, tmp_path)) as agent,
         ):
+            # both connections subscribed: a command sent before would reach no one
+            await asyncio.wait_for(agent.connected.wait(), 10)
             await asyncio.wait_for(agent.power_line_connected.wait(), 10)
             if status == "venting":  # something to stop
                 reply = await obs.command(BASE, {"action": "start", "transaction": "s"})
