@@ -944,12 +944,16 @@ class Agent:
             if not connected.is_set() or not len(outbox):
                 continue
             batch = outbox.take()
-            for i, m in enumerate(batch):
-                try:
+            sent = 0
+            try:
+                for m in batch:
                     await self._publish(client, m)
-                except aiomqtt.MqttError:
-                    outbox.give_back(batch[i:])
-                    raise
+                    sent += 1
+            finally:
+                # whatever ends this (an error, or the receiver's failure cancelling us while a
+                # publish waits for its acknowledgement): what was not sent goes out next time
+                if sent < len(batch):
+                    outbox.give_back(batch[sent:])
 
     async def _publish(self, client: aiomqtt.Client, m: Message) -> None:
         """Publish `m`; one that the client refuses outright is dropped with a log line."""

@@ -20,8 +20,9 @@ import pytest
 
 from bridge.agent import Agent
 from bridge.broker import Mosquitto
+from bridge.outbox import Message
 from tests.faults.proxy import Proxy
-from tests.integration.conftest import agent_settings, running_agent
+from tests.integration.conftest import agent_settings, eventually, running_agent
 
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(120)]
 RECONNECT_LIMIT_S = 10.0
@@ -337,5 +338,29 @@ def test_a_clean_stop_says_offline_itself_and_no_will_follows(
             await asyncio.sleep(4.0)  # longer than the keepalive: a will would have come
             assert tl.availability(stopped) == [b"offline"]
             assert await retained_availability(broker.port) == b"offline"
+
+    asyncio.run(scenario())
+
+
+def test_what_was_being_sent_when_the_link_dropped_is_sent_on_the_next_connection(
+    broker: Mosquitto, tmp_path: Path
+) -> None:
+    async def scenario() -> None:
+        async with running_agent(agent_settings(broker, tmp_path)) as agent:
+            await asyncio.wait_for(agent.connected.wait(), 10)
+            await asyncio.sleep(0.5)  # the announce is out
+            broker.freeze()  # the first publish of the batch waits for an acknowledgement
+            for i in range(10):
+                agent.outbox.put(Message(agent.topics.event, b'{"n": %d}' % i, qos=1))
+            t0 = time.monotonic()
+            while agent.connected.is_set():  # keepalive notices; the sender is cancelled
+                await asyncio.sleep(0.05)
+                assert time.monotonic() - t0 < 8, "keepalive never noticed"
+            await asyncio.sleep(0.2)
+            # every one of them waits for the next connection, the one in flight included
+            assert len(agent.outbox) >= 10
+            broker.thaw()
+            await asyncio.wait_for(agent.connected.wait(), 20)
+            await eventually(lambda: len(agent.outbox) == 0, 10, "sent after reconnecting")
 
     asyncio.run(scenario())
