@@ -193,6 +193,15 @@ def _setting_options(parser: argparse.ArgumentParser) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `legwave` console script."""
+    try:
+        return _main(argv)
+    except BrokenPipeError:
+        # the reader went away (`legwave discovery | head`): stop quietly, as a Unix tool does
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+
+
+def _main(argv: Sequence[str] | None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
@@ -213,6 +222,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return commands.dispatch(args, settings)
     except ConfigError as exc:
         return _fail("\n  ".join(exc.problems))
+
 
 
 def _config_check(args: argparse.Namespace) -> int:

@@ -185,6 +185,13 @@ async def _ctl(args: argparse.Namespace, settings: AgentSettings) -> int:
     identifier = f"legwave-ctl-{transaction}"
     try:
         async with short_client(settings.mqtt, host, port, identifier=identifier) as client:
+            if await _says_offline(client, topics):
+                print(
+                    f"legwave: error: {topics.base} says offline: is legwave run running? "
+                    "(nothing was sent)",
+                    file=sys.stderr,
+                )
+                return 3
             await client.subscribe(topics.response, qos=1)
             # stop and vent take the power line: a flood on `…/set` cannot hold them up
             topic = topics.power if args.action in ("stop", "vent") else topics.set
@@ -207,6 +214,21 @@ async def _ctl(args: argparse.Namespace, settings: AgentSettings) -> int:
         print(f"legwave: error: cannot reach the broker at {host}:{port}: {exc}", file=sys.stderr)
         return 3
     return 3  # pragma: no cover - the message stream only ends with the connection
+
+
+async def _says_offline(client: aiomqtt.Client, topics: Topics) -> bool:
+    """True when the device's retained availability says `offline` (a broker answers at once)."""
+    await client.subscribe(topics.availability, qos=1)
+    try:
+        async with asyncio.timeout(0.5):
+            async for message in client.messages:
+                if message.topic.value == topics.availability:
+                    return message.payload == b"offline"
+    except TimeoutError:
+        pass  # nothing retained: a device never seen, the command may still find it
+    finally:
+        await client.unsubscribe(topics.availability)
+    return False
 
 
 def _registrar(settings: AgentSettings) -> int:

@@ -197,3 +197,43 @@ def test_username_and_password(tmp_path: Path) -> None:
             retained(broker.port, "#")  # and the broker really refuses strangers
     finally:
         broker.stop()
+
+
+def test_ctl_says_at_once_when_the_device_says_offline_and_sends_nothing(
+    broker: Mosquitto,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    for key, value in env_for(broker, tmp_path).items():
+        if key.startswith("LEGWAVE_"):
+            monkeypatch.setenv(key, value)
+
+    async def offline_and_listen() -> None:
+        async with aiomqtt.Client("127.0.0.1", broker.port) as c:
+            await c.publish(f"{BASE}/availability", b"offline", qos=1, retain=True)
+
+    asyncio.run(offline_and_listen())
+    started = time.monotonic()
+    assert main(["ctl", "start", "--timeout", "5"]) == 3
+    assert time.monotonic() - started < 4  # not the whole timeout
+    assert "says offline: is legwave run running? (nothing was sent)" in capsys.readouterr().err
+    # nothing went to the device: a command there would run when it came back
+    assert f"{BASE}/set" not in retained(broker.port, f"{BASE}/#")
+
+
+@pytest.mark.parametrize("command", [["discovery"], ["simulate", "--json", "--duration-min", "5"]])
+def test_a_reader_that_goes_away_gets_no_traceback(command: list[str], tmp_path: Path) -> None:
+    env = {**os.environ, "LEGWAVE_STATE_DIR": str(tmp_path / "state"), "LEGWAVE_DEVICE_ID": "x1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bridge.cli", *command],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # as `| head` does once it has what it wants, before anything is written
+    with proc.stderr:
+        err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 0
+    assert "Traceback" not in err and "BrokenPipe" not in err, err
