@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import sys
@@ -17,6 +18,8 @@ if TYPE_CHECKING:
 
 BAR = 30
 _CLEAR = "\x1b[H\x1b[2J"
+_REDRAW_S = 0.2
+"""At most five frames a second."""
 
 
 def _bar(fraction: float, width: int = BAR) -> str:
@@ -106,7 +109,20 @@ async def watch(mq: MqttSettings, host: str, port: int, base: str, *, once: bool
         # availability first: its retained message then arrives before the state's
         for topic in (topics.availability, topics.state, topics.telemetry, topics.event):
             await client.subscribe(topic, qos=1)
-        async for message in client.messages:
+        messages = aiter(client.messages)
+        pending = False  # a frame held back by the redraw limit
+        while True:
+            try:
+                # a frame held back is drawn once the limit allows, message or not: the last
+                # state (a stop) must show even when nothing follows it
+                async with asyncio.timeout(_REDRAW_S if pending else None):
+                    message = await anext(messages)
+            except TimeoutError:
+                sys.stdout.write(_CLEAR + render(state, telemetry, list(events), online=online))
+                sys.stdout.write("\n")
+                sys.stdout.flush()
+                last_draw, pending = time.monotonic(), False
+                continue
             raw = message.payload if isinstance(message.payload, bytes) else b""
             topic = message.topic.value
             try:
@@ -119,6 +135,7 @@ async def watch(mq: MqttSettings, host: str, port: int, base: str, *, once: bool
                 continue  # JSON, but not an object: not the device's
             elif topic == topics.state:
                 state = data
+                telemetry = None  # older than this state; it comes again while a session runs
             elif topic == topics.telemetry:
                 telemetry = data
             elif topic == topics.event:
@@ -131,9 +148,11 @@ async def watch(mq: MqttSettings, host: str, port: int, base: str, *, once: bool
                     return 0
                 continue  # one frame, once there is a state to draw
             now = time.monotonic()
-            if now - last_draw >= 0.2:
-                last_draw = now
+            if now - last_draw >= _REDRAW_S:
+                last_draw, pending = now, False
                 screen = render(state, telemetry, list(events), online=online)
                 sys.stdout.write(_CLEAR + screen + "\n")
                 sys.stdout.flush()
+            else:
+                pending = True
     return 0

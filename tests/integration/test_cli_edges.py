@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 from pathlib import Path
 
 import aiomqtt
@@ -86,3 +88,33 @@ def test_a_timeout_must_be_a_number_of_seconds(
         main([*command, "--timeout", value])
     assert exit_.value.code == 2
     assert "--timeout" in capsys.readouterr().err
+
+
+def test_watch_draws_the_last_state_even_when_nothing_follows_it(
+    broker: Mosquitto, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from bridge.config import MqttSettings
+    from bridge.watch import watch
+
+    base = f"legwave/{DEVICE}"
+    running = {"status": "running", "pressure_mmhg": {"foot": 12.0}}
+    stopped = {"status": "idle", "pressure_mmhg": {"foot": 0.0}}
+
+    async def scenario() -> None:
+        viewer = asyncio.create_task(
+            watch(MqttSettings(), "127.0.0.1", broker.port, base, once=False)
+        )
+        await asyncio.sleep(0.5)
+        async with aiomqtt.Client("127.0.0.1", broker.port) as c:
+            await c.publish(f"{base}/state", json.dumps(running).encode(), qos=1)
+            await c.publish(f"{base}/telemetry", b'{"pressure_mmhg": {"foot": 55.0}}', qos=1)
+            await c.publish(f"{base}/state", json.dumps(stopped).encode(), qos=1)  # a stop
+        await asyncio.sleep(1.0)  # nothing else comes: an idle device sends no telemetry
+        viewer.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await viewer
+
+    asyncio.run(scenario())
+    last = capsys.readouterr().out.rsplit("\x1b[2J", 1)[-1]
+    assert last.startswith("legwave · idle"), last
+    assert "  0.0 mmHg" in last and "55.0" not in last  # not the telemetry from before the stop
