@@ -224,7 +224,6 @@ def _main(argv: Sequence[str] | None) -> int:
         return _fail("\n  ".join(exc.problems))
 
 
-
 def _config_check(args: argparse.Namespace) -> int:
     try:
         settings = load_settings(args.config)
