@@ -256,8 +256,13 @@ def test_a_command_in_flight_when_the_link_resets_runs_at_most_once(
             m = agent.massager
             sessions = {r.id for r in m.history} | ({m.session.id} if m.session else set())
             assert len(sessions) <= 1  # started once, or (lost with the link) not at all
-            assert len(tl.events("session_started")) == len(sessions)
-            assert len(tl.responses("flight")) <= 1
+            # every session that started is announced: an event being sent when the link went
+            # is sent again on the next connection (QoS 1, at least once: a copy may arrive
+            # twice when only its acknowledgement was lost; its session_id tells them apart)
+            started = tl.events("session_started")
+            assert {e["session_id"] for e in started} == sessions
+            assert len(started) <= 2
+            assert len(tl.responses("flight")) <= 2
 
     asyncio.run(scenario())
 
