@@ -1,4 +1,4 @@
-"""The MQTT contract (SPEC §3): topics, the command parser, and the response/event payloads.
+"""The MQTT contract (README: MQTT): topics, the command parser, and the response/event payloads.
 
 `parse_command` is total: any bytes give a `ParsedCommand` or a `CommandError` naming the field
 and the reason. It never raises, and it checks everything before anything is applied.
@@ -81,7 +81,7 @@ class Topics:
 
 
 class CommandBody(BaseModel):
-    """The JSON object on `…/set` (SPEC §3.1); every field optional, nothing else allowed."""
+    """The JSON object on `…/set` (README: MQTT); every field optional, nothing else allowed."""
 
     # NaN and Infinity are not JSON (RFC 8259); a number that overflows to infinity is no number
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)

@@ -153,7 +153,7 @@ class AgentSettings(BaseSettings):
         "sim", description="sim, or on a Raspberry Pi gpiozero (every Pi) or rpigpio"
     )
     telemetry_hz: float = Field(2.0, ge=0, le=5)
-    state_interval_s: float = Field(5.0, ge=1, le=600)  # while a session runs (SPEC §3)
+    state_interval_s: float = Field(5.0, ge=1, le=600)  # while a session runs
     mqtt: MqttSettings = MqttSettings()
     homeassistant: HomeAssistantSettings = HomeAssistantSettings()
     device: DeviceSettings = DeviceSettings()

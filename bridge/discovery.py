@@ -1,4 +1,4 @@
-"""Home Assistant MQTT discovery payloads, generated from the entity table (SPEC §4).
+"""Home Assistant MQTT discovery payloads, generated from the entity table (docs/home-assistant.md).
 
 Device-based discovery by default: one retained message on
 ``<prefix>/device/<device_id>/config`` holding every component. ``per_component`` publishes one

@@ -1,4 +1,4 @@
-"""The Home Assistant entity table (SPEC §4): the one place each entity is defined.
+"""The Home Assistant entity table (docs/home-assistant.md): the one place each entity is defined.
 
 Discovery payloads are generated from it (`bridge.discovery`); the docs list it.
 """

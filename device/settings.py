@@ -1,7 +1,7 @@
 """Settings a user chooses, device configuration and the safety limits, with hard bounds.
 
 Every number the control logic and the safety supervisor use lives here, once. Safety limits
-have bounds a configuration cannot exceed: a config may only tighten them (SPEC §2.6).
+have bounds a configuration cannot exceed: a config may only tighten them (README: safety).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 
 class Mode(StrEnum):
-    """Compression pattern (SPEC §2.3)."""
+    """Compression pattern (README: Patterns)."""
 
     WAVE = "wave"
     PULSE = "pulse"
@@ -69,7 +69,7 @@ def intensity_setpoint_mmhg(level: int) -> int:
 
 
 class SessionSettings(BaseModel):
-    """What the user chose for a session (SPEC §2.2). Frozen: changes make a new object."""
+    """What the user chose for a session (README: Settings). Frozen: changes make a new object."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -110,7 +110,7 @@ class SessionSettings(BaseModel):
 
 
 PRESETS: dict[str, SessionSettings] = {}
-"""Named presets (SPEC §2.4); choosing one sets every field in one step."""
+"""Named presets (README: Settings); choosing one sets every field in one step."""
 
 
 def _preset(name: str, **fields: Any) -> None:
@@ -147,7 +147,7 @@ for _p in PRESETS.values():  # the table above must itself be valid
 
 
 class Limits(BaseModel):
-    """Safety limits (SPEC §2.6). The bounds are hard: configuration may only tighten them."""
+    """Safety limits (README: safety). The bounds are hard: configuration may only tighten them."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -179,7 +179,7 @@ class Limits(BaseModel):
 
 
 class PatternTimings(BaseModel):
-    """Pattern timings (SPEC §2.3); all configurable, the defaults are the SPEC's."""
+    """Pattern timings (README: Patterns); all configurable, the defaults are the README's."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 

@@ -1,4 +1,4 @@
-"""Dependency direction (SPEC §1): device never imports bridge or MQTT; hardware only lazily."""
+"""Dependency direction (README: Layout): device never imports bridge or MQTT; hardware lazily."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Fault codes and what each one makes the device do (SPEC §2.6)."""
+"""Fault codes and what each one makes the device do (README: safety)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """The massager: session state machine wired to patterns, regulator, heat and the supervisor.
 
 ``idle → fit_check → running ⇄ paused → venting → idle``, and ``fault`` from anywhere
-(SPEC §2.5). `submit()` applies a command at once and atomically (all of it or none of it);
+(README: Session). `submit()` applies a command at once and atomically (all of it or none of it);
 `step()` turns one tick's readings into the orders for the hardware, after the safety
 supervisor has checked them.
 """
@@ -109,7 +109,7 @@ class SessionRecord:
 
 @dataclass(frozen=True, slots=True)
 class Event:
-    """Something that happened, for the event stream (`event_type` as in SPEC §3)."""
+    """Something that happened, for the event stream (`event_type`: README, MQTT)."""
 
     event_type: str
     at: float

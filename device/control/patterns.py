@@ -1,4 +1,4 @@
-"""The five compression patterns (SPEC §2.3) as clock-driven state machines.
+"""The five compression patterns (README: Patterns) as clock-driven state machines.
 
 A pattern gives, every tick, a target pressure per zone (None: vent that zone) and its phase.
 Set-points are taken from `setpoints()` when a zone starts inflating, so an intensity change

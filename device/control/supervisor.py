@@ -1,4 +1,4 @@
-"""The safety supervisor (SPEC §2.6): every rule, every tick, before any order reaches hardware.
+"""The safety supervisor: every rule (README, docs/device.md), each tick, before an order acts.
 
 It knows nothing of patterns or MQTT. Each tick it gets the raw readings, the per-zone targets,
 which session is active and whether it is running, and the orders the control logic proposes.
@@ -135,7 +135,7 @@ class _ZoneWatch:
 
 
 class SafetySupervisor:
-    """Checks every rule of SPEC §2.6 and keeps the orders safe.
+    """Checks every safety rule and keeps the orders safe.
 
     Args:
         zones: number of zones.

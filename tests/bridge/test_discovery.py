@@ -27,7 +27,7 @@ INFO = DeviceInfo(
     zones=("foot", "ankle", "calf", "upper_calf"),
     version="0.1.0",
 )
-SPEC_KEYS = {
+ENTITY_KEYS = {
     "power", "start", "stop", "pause", "resume", "vent", "preset", "mode", "intensity",
     "duration", "heat", "vibration", "zone_boost", "posture", "status", "remaining", "ends_at",
     "progress", "pressure_foot", "pressure_ankle", "pressure_calf", "pressure_upper_calf",
@@ -46,7 +46,7 @@ def test_device_payload_is_exactly_the_reviewed_one() -> None:
 
 def test_every_spec_entity_is_there_with_a_stable_unique_id() -> None:
     comps = components()
-    assert {c["unique_id"].removeprefix("legwave_0a1b2c3d_") for c in comps.values()} == SPEC_KEYS
+    assert {c["unique_id"].removeprefix("legwave_0a1b2c3d_") for c in comps.values()} == ENTITY_KEYS
     assert set(comps) == {c["unique_id"] for c in comps.values()}
 
 
@@ -111,13 +111,13 @@ def test_pressure_sensors_are_diagnostic_and_off_by_default() -> None:
 
 def test_per_component_style_repeats_device_origin_and_availability() -> None:
     payloads = component_payloads(INFO)
-    assert len(payloads) == len(SPEC_KEYS)
+    assert len(payloads) == len(ENTITY_KEYS)
     topic = "homeassistant/switch/legwave_0a1b2c3d/power/config"
     switch = payloads[topic]
     assert "platform" not in switch
     assert switch["device"]["identifiers"] == ["legwave_0a1b2c3d"]
     assert switch["availability_topic"].endswith("/availability")
-    assert len(discovery_messages(INFO, "per_component")) == len(SPEC_KEYS)
+    assert len(discovery_messages(INFO, "per_component")) == len(ENTITY_KEYS)
     assert [t for t, _ in discovery_messages(INFO, "device")] == [
         "homeassistant/device/legwave_0a1b2c3d/config"
     ]

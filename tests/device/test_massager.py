@@ -1,4 +1,4 @@
-"""The session lifecycle through the public command API (SPEC §2.5)."""
+"""The session lifecycle through the public command API (README: Session)."""
 
 from __future__ import annotations
 

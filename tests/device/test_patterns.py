@@ -1,4 +1,4 @@
-"""Pattern timings (SPEC §2.3) and regulator quality, measured on the simulator's trace."""
+"""Pattern timings (README: Patterns) and regulator quality, measured on the simulator's trace."""
 
 from __future__ import annotations
 

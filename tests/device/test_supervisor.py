@@ -1,4 +1,4 @@
-"""Each SPEC §2.6 rule, driven straight into the supervisor: fires when it must, not before."""
+"""Each safety rule (README, docs/device.md), straight into the supervisor: fires when it must."""
 
 from __future__ import annotations
 

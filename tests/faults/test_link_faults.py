@@ -1,6 +1,6 @@
 """The broker killed or frozen, the link delayed, blackholed or reset, Home Assistant restarting.
 
-In every case the session goes on (broker loss is not a fault, SPEC §2.6), the control loop
+In every case the session goes on (losing the broker is no fault), the control loop
 keeps its deadline, the agent reconnects by itself, the retained availability ends right (the
 last will only on an unclean loss), and no command runs twice or late.
 """

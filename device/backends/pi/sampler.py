@@ -3,7 +3,7 @@
 A sampler reads a group of channels again and again in its own thread and keeps the newest
 accepted sample of each, with the monotonic time it was taken. The control tick only looks at
 those. A rejected or failed reading keeps the previous sample, whose time then stops moving:
-the safety supervisor sees a stale sensor and trips `sensor_fault` (SPEC §2.6).
+the safety supervisor sees a stale sensor and trips `sensor_fault` (docs/device.md).
 """
 
 from __future__ import annotations

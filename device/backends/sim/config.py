@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 
 class SimConfig(BaseModel):
-    """Physical constants of the simulated appliance; the defaults match research §8."""
+    """Physical constants of the simulated appliance; defaults: docs/device.md."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 

@@ -1,4 +1,4 @@
-"""Faults the simulator can inject at a given time (SPEC §2.7)."""
+"""Faults the simulator can inject at a given time (docs/device.md, Faults)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Physics of the simulated massager: pneumatics per zone, shared manifold, heaters, sensors.
 
-Numbers from research §8 (product anchors). Per zone (both sleeves' chambers, fed in parallel):
+Numbers: docs/device.md (Simulator). Per zone (both sleeves' chambers, fed in parallel):
 
 * volume ``V(P) = V_dead + V_slack·(1 − e^(−P/P_s)) + C_t·P``, air ``N = V·(1 + P/P_atm)``;
   we integrate ``dP/dt = Q / (dN/dP)`` so no numeric inversion is needed per step;
