@@ -188,3 +188,21 @@ def test_the_home_assistant_entity_table_lists_every_entity_and_value() -> None:
     assert all(f"`{s.value}`" in status_row for s in Status)
     event_row = next(line for line in table.splitlines() if "event.leg_massager_session" in line)
     assert all(f"`{e}`" in event_row for e in EVENT_TYPES)
+
+
+def test_nothing_cites_a_document_the_repository_does_not_have() -> None:
+    outside = re.compile(r"\bSPEC\b|research §|research anchors")
+    texts = [
+        path
+        for pattern in ("*.py", "*.md", "*.yaml", "*.sh", "*.toml")
+        for path in ROOT.rglob(pattern)
+        if not any(part.startswith(".") for part in path.relative_to(ROOT).parts)
+    ]
+    assert len(texts) > 100
+    cited = [
+        f"{p.relative_to(ROOT)}:{n}"
+        for p in texts
+        for n, line in enumerate(p.read_text(errors="replace").splitlines(), 1)
+        if outside.search(line) and p != Path(__file__)
+    ]
+    assert not cited, cited
