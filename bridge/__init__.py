@@ -1,1 +1,1 @@
-"""legwave's network side: the `legwave` command line (and, later, MQTT and Home Assistant)."""
+"""legwave's network side: the MQTT agent, Home Assistant discovery, the store, the `legwave` CLI."""

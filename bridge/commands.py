@@ -1,6 +1,7 @@
 """The commands of the CLI that reach a broker or hardware.
 
-run, plant, doctor, discovery, remove, ctl, watch, health and registrar.
+run, plant, doctor, selftest, calibrate, discovery, remove, ctl, watch, health and registrar
+(simulate and config check need neither: `bridge.cli`).
 """
 
 from __future__ import annotations

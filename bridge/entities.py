@@ -1,6 +1,7 @@
 """The Home Assistant entity table (docs/home-assistant.md): the one place each entity is defined.
 
-Discovery payloads are generated from it (`bridge.discovery`); the docs list it.
+Discovery payloads are generated from it (`bridge.discovery`); the entity table of
+`docs/home-assistant.md` is held to it by a test.
 """
 
 from __future__ import annotations
