@@ -1,1 +1,1 @@
-"""legwave's network side: the MQTT agent, Home Assistant discovery, the store, the `legwave` CLI."""
+"""legwave's network side: the MQTT agent, Home Assistant discovery, the store, the CLI."""
