@@ -233,8 +233,7 @@ def _config_check(args: argparse.Namespace) -> int:
             print(f"  {problem}", file=sys.stderr)
         return 1
     where = args.config or "defaults and environment"
-    broker = settings.mqtt.host or "embedded broker on 127.0.0.1"
-    print(f"configuration OK ({where}): broker {broker}:{settings.mqtt.port}")
+    print(f"configuration OK ({where}): {describe_broker(settings.mqtt.host, settings.mqtt.port)}")
     print(f"backend {settings.backend}, {len(settings.device.zones)} zones")
     if settings.backend != "sim":
         for where_set, pin in sorted(settings.pi.lines(), key=lambda item: item[1]):
@@ -245,6 +244,17 @@ def _config_check(args: argparse.Namespace) -> int:
 def setting_changes(args: argparse.Namespace) -> dict[str, Any]:
     """The session-setting options given on the command line."""
     return {name: getattr(args, name) for name in _SETTINGS if getattr(args, name) is not None}
+
+
+def describe_broker(host: str | None, port: int) -> str:
+    """Which broker `legwave run` will use, as it will decide it."""
+    if host:
+        return f"broker {host}:{port}"
+    from bridge.broker import port_open
+
+    if port_open(port):
+        return f"broker 127.0.0.1:{port} (none configured: the one already listening there)"
+    return f"broker 127.0.0.1:{port} (none configured: legwave run starts its own mosquitto)"
 
 
 def _fail(message: str) -> int:

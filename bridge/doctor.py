@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import aiomqtt
 
 from bridge.agent import short_client
+from bridge.broker import port_open
 from bridge.config import AgentSettings
 from device.backends.pi.board import HardwareUnavailableError, is_pi5_family, is_raspberry_pi
 from device.backends.pi.config import Ads1115Pressure, Ds18b20Temperature, NtcTemperature
@@ -349,7 +350,11 @@ class Doctor:
         """Can the agent reach its broker (or start its own)?"""
         mqtt = self.settings.mqtt
         if mqtt.host is None:
-            if shutil.which("mosquitto") or Path("/usr/sbin/mosquitto").exists():
+            if port_open(mqtt.port):
+                self._add(
+                    "broker", "OK", f"none configured: the one listening on 127.0.0.1:{mqtt.port}"
+                )
+            elif shutil.which("mosquitto") or Path("/usr/sbin/mosquitto").exists():
                 self._add("broker", "OK", "none configured: legwave run starts mosquitto itself")
             else:
                 self._add(

@@ -118,3 +118,19 @@ def test_watch_draws_the_last_state_even_when_nothing_follows_it(
     last = capsys.readouterr().out.rsplit("\x1b[2J", 1)[-1]
     assert last.startswith("legwave · idle"), last
     assert "  0.0 mmHg" in last and "55.0" not in last  # not the telemetry from before the stop
+
+
+def test_config_check_names_the_broker_run_will_use(
+    broker: Mosquitto,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("LEGWAVE_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.delenv("LEGWAVE_MQTT__HOST", raising=False)
+    monkeypatch.setenv("LEGWAVE_MQTT__PORT", str(broker.port))
+    assert main(["config", "check"]) == 0
+    assert "(none configured: the one already listening there)" in capsys.readouterr().out
+    monkeypatch.setenv("LEGWAVE_MQTT__PORT", str(free_port()))
+    assert main(["config", "check"]) == 0
+    assert "(none configured: legwave run starts its own mosquitto)" in capsys.readouterr().out
