@@ -14,6 +14,7 @@ README = Path(__file__).resolve().parents[1] / "README.md"
 
 
 HARDWARE = README.parent / "docs" / "hardware.md"
+NEEDS_AN_AGENT = {"run", "ctl", "watch", "health", "discovery", "remove", "registrar", "plant"}
 
 
 def examples() -> list[str]:
@@ -22,8 +23,13 @@ def examples() -> list[str]:
     for doc in (README, HARDWARE):
         for block in re.findall(r"```sh\n(.*?)```", doc.read_text(), flags=re.DOTALL):
             for line in block.splitlines():
+                if line.startswith("scripts/run "):  # scripts/run ARGS runs legwave ARGS
+                    line = "legwave " + line.removeprefix("scripts/run ")
                 if not line.startswith("legwave ") or "/etc/" in line:
                     continue  # a Pi's configuration is not here
+                words = shlex.split(line, comments=True)
+                if len(words) < 2 or words[1] in NEEDS_AN_AGENT:  # bare `scripts/run` is `run`
+                    continue  # tests/integration runs these against a real broker and agent
                 if "--raw" in line and "--once" not in line:
                     continue  # a live view until Ctrl-C
                 out.append(line.strip())
