@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
+from pathlib import Path
 
 import pytest
 
@@ -46,3 +48,27 @@ def test_a_burst_of_lines_then_one_per_window_with_the_count(
         "command 2",
         "command 99 (and 7 more like it held back)",
     ]
+
+
+def test_a_flood_of_offline_is_contradicted_once_a_second_with_the_last_word(
+    tmp_path: Path,
+) -> None:
+    """The agent's pace against `offline` on its availability, on a virtual clock."""
+    from bridge.agent import CONTRADICT_EVERY_S
+    from bridge.config import load_settings
+    from bridge.service import build
+
+    agent = build(load_settings(None, state_dir=tmp_path), host="127.0.0.1", port=1)
+    topic = agent.topics.availability
+    said: list[float] = []
+    for ms in range(3001):  # an `offline` every millisecond for 3 s, a tick every 20 ms
+        now = 100.0 + ms / 1000
+        agent._contradicted(now)
+        if ms % 20 == 0:
+            agent.after_tick(now)
+        said += [now for m in agent.outbox.take() if m.topic == topic and m.payload == b"online"]
+    assert agent.stats.wills_contradicted == 3001
+    assert said[0] == 100.0  # at once
+    gaps = [b - a for a, b in itertools.pairwise(said)]
+    assert all(gap >= CONTRADICT_EVERY_S - 1e-9 for gap in gaps)  # once a second at most
+    assert len(said) == 4  # 100, 101, 102, 103: the last `offline` is answered too

@@ -9,14 +9,12 @@ import logging
 import resource
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
-from bridge.agent import COMMAND_BURST, COMMANDS_PER_S, CONTRADICT_EVERY_S
 from bridge.broker import Mosquitto
-from tests.integration.conftest import agent_settings, observer, running_agent
+from tests.integration.conftest import agent_settings, eventually, observer, running_agent
 
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(120)]
 BASE = "legwave/lwtest"
@@ -64,12 +62,13 @@ def test_ten_thousand_bad_commands_at_a_thousand_a_second(
             # stop got through the flood, and was answered
             stops = [r for r in responses if r.get("transaction") == "stop-now"]
             assert len(stops) == 1 and stops[0]["status"] == "ok"
-            # only a steady few were acted on; the rest answered once a second at most
+            # only a few were acted on and answered; the pace is the token bucket's and the log
+            # limiter's, tested on a virtual clock (tests/bridge/test_ratelimit.py)
             acted = agent.stats.commands - agent.stats.rate_limited
-            assert acted <= COMMANDS_PER_S * (FLOOD_S + 2.0) + COMMAND_BURST + 1
+            assert 1 <= acted < sent / 10
             limited = [r for r in responses if "rate_limited" in json.dumps(r.get("error"))]
-            assert 1 <= len(limited) <= FLOOD_S + 3
-            assert len(responses) < 2 * COMMANDS_PER_S * (FLOOD_S + 2.0) + 50
+            assert 1 <= len(limited) < sent / 100
+            assert len(responses) < sent / 10
             # memory did not grow with the flood
             assert rss_mb() - rss_before < 30.0
             assert len(agent.outbox) < 100
@@ -106,7 +105,6 @@ def test_a_flood_of_stops_is_applied_in_full_and_answered_and_logged_within_boun
             await asyncio.wait_for(agent.connected.wait(), 15)
             reply = await obs.command(BASE, {"action": "start", "transaction": "start"})
             assert reply["status"] == "ok"
-            t0 = time.monotonic()
             stops = await asyncio.to_thread(
                 run_flooder,
                 broker.port,
@@ -115,15 +113,15 @@ def test_a_flood_of_stops_is_applied_in_full_and_answered_and_logged_within_boun
                 seconds=3.0,
                 payload='{"action": "stop"}',
             )
-            await asyncio.sleep(1.0)
-            elapsed = time.monotonic() - t0
+            await eventually(
+                lambda: agent.stats.urgent == stops["sent"], 30, "every stop reached the agent"
+            )
             assert agent.massager.status.value in ("venting", "idle")
-            # few were answered, every one was applied (none rate-limited away)
-            answers = [p for t, p, _ in obs.seen if t == f"{BASE}/response"]
-            assert len(answers) <= 1 + COMMAND_BURST + COMMANDS_PER_S * elapsed
+            # every one was applied (none rate-limited away), and only a few answered: how many
+            # a second is the answer budget's, tested on a virtual clock (tests/bridge)
             assert agent.stats.rate_limited == 0
-            assert agent.stats.urgent == stops["sent"]
-            assert agent.stats.unanswered >= stops["sent"] - len(answers)
+            answered = agent.stats.urgent - agent.stats.unanswered
+            assert 1 <= answered < stops["sent"] / 10
 
     with caplog.at_level(logging.INFO, logger="bridge.agent"):
         asyncio.run(scenario())
@@ -145,7 +143,6 @@ def test_a_flood_of_offline_is_answered_once_a_second_and_pushes_nothing_out(
             await asyncio.wait_for(agent.connected.wait(), 15)
             await obs.wait_for(f"{BASE}/availability", lambda p: p == b"online")
             obs.forget()
-            t0 = time.monotonic()
             flooder = asyncio.create_task(
                 asyncio.to_thread(
                     run_flooder,
@@ -161,16 +158,17 @@ def test_a_flood_of_offline_is_answered_once_a_second_and_pushes_nothing_out(
                 for i in range(30)
             ]
             sent = (await flooder)["sent"]
-            await asyncio.sleep(1.5)
-            elapsed = time.monotonic() - t0
+
+            def heard() -> list[bytes]:
+                return [p for t, p, _ in obs.seen if t == f"{BASE}/availability"]
+
+            await eventually(lambda: heard().count(b"offline") == sent, 30, "every offline seen")
+            await eventually(lambda: heard()[-1] == b"online", 30, "online the last word")
             assert [r["transaction"] for r in replies] == list(range(30))
             assert agent.stats.wills_contradicted == sent
-            onlines = [p for t, p, _ in obs.seen if t == f"{BASE}/availability" and p == b"online"]
-            offlines = [p for t, p, _ in obs.seen if p == b"offline"]
-            assert len(offlines) == sent
-            assert 1 <= len(onlines) <= elapsed / CONTRADICT_EVERY_S + 2
-            availability = [p for t, p, _ in obs.seen if t == f"{BASE}/availability"]
-            assert availability[-1] == b"online"  # the last word
+            # contradicted in a few coalesced `online`s, not one each (the pace: a virtual-clock
+            # test in tests/bridge)
+            assert 1 <= heard().count(b"online") < sent / 100
             assert agent.outbox.dropped == 0
 
     asyncio.run(scenario())
