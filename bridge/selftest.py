@@ -26,6 +26,7 @@ from bridge.store import (
     load_calibration,
     restore,
 )
+from device.backends import Simulated
 from device.calibration import Calibration, calibrated
 from device.control.massager import Action, Command, Massager, Status
 from device.runner import MonotonicClock, Runner, VirtualClock
@@ -38,31 +39,6 @@ if TYPE_CHECKING:
     from device.backends import Backend
     from device.backends.sim import FaultInjection
     from device.hal import Clock, Hardware
-
-
-class _Simulator:
-    """The simulator with faults, on a virtual clock: the self-test takes half a second."""
-
-    def __init__(self, settings: AgentSettings, faults: list[FaultInjection], seed: int) -> None:
-        from device.backends.sim import SimConfig, SimulatedMassager
-
-        self.clock = VirtualClock()
-        device = settings.device
-        self.sim = SimulatedMassager(
-            zones=len(device.zones),
-            heaters=device.heaters,
-            clock=self.clock.now,
-            config=SimConfig(seed=seed),
-            faults=faults,
-        )
-        self.hardware: Hardware = self.sim.hardware
-
-    def start(self) -> None:
-        """Nothing to prepare."""
-
-    def close(self) -> None:
-        """Safe state."""
-        self.hardware.safe_state()
 
 
 @contextlib.contextmanager
@@ -80,8 +56,9 @@ def open_bench(
     from device.backends.pi.transfer import MMHG_PER_KPA
 
     if settings.backend == "sim":
-        simulated = _Simulator(settings, faults, seed)
-        sim, clock = simulated.sim, simulated.clock
+        clock = VirtualClock()
+        simulated = Simulated(device=settings.device, clock=clock.now, faults=faults, seed=seed)
+        sim = simulated.sim
 
         def tick() -> float:
             clock.t += PERIOD_S
@@ -145,11 +122,13 @@ def run_selftest(
     """
     lock = claim(settings.state_dir)
     try:
-        backend: Backend | _Simulator
+        backend: Backend
         clock: Clock
-        if settings.backend == "sim":
-            simulated = _Simulator(settings, faults or [], seed)
-            backend, clock = simulated, simulated.clock
+        if settings.backend == "sim":  # in virtual time: the self-test takes half a second
+            clock = VirtualClock()
+            backend = Simulated(
+                device=settings.device, clock=clock.now, faults=faults or [], seed=seed
+            )
         else:
             from device.backends import open_backend
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Literal, Protocol
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable, Iterable, Sequence
     from pathlib import Path
 
     from device.backends.pi.config import PiConfig
+    from device.backends.sim import FaultInjection
     from device.hal import Hardware
     from device.settings import DeviceSettings
 
@@ -29,11 +30,26 @@ class Backend(Protocol):
         """Every part to its safe state, then release what was claimed."""
 
 
-class _Simulated:
-    def __init__(self, *, device: DeviceSettings, clock: Callable[[], float]) -> None:
-        from device.backends.sim import SimulatedMassager
+class Simulated:
+    """The simulator as a backend; `sim` is the simulated appliance (its physics, its faults)."""
 
-        self.sim = SimulatedMassager(zones=len(device.zones), heaters=device.heaters, clock=clock)
+    def __init__(
+        self,
+        *,
+        device: DeviceSettings,
+        clock: Callable[[], float],
+        faults: Iterable[FaultInjection] = (),
+        seed: int = 0,
+    ) -> None:
+        from device.backends.sim import SimConfig, SimulatedMassager
+
+        self.sim = SimulatedMassager(
+            zones=len(device.zones),
+            heaters=device.heaters,
+            clock=clock,
+            config=SimConfig(seed=seed),
+            faults=faults,
+        )
         self.hardware = self.sim.hardware
 
     def start(self) -> None:
@@ -53,19 +69,22 @@ def open_backend(
     plant_socket: Path | None = None,
     counts_per_mmhg: Sequence[float | None] | None = None,
     raw_counts: bool = False,
+    faults: Iterable[FaultInjection] = (),
+    seed: int = 0,
 ) -> Backend:
     """Open the backend called `name`; a Pi backend imports its GPIO library now.
 
     ``plant`` drives a simulated board in another process (`legwave plant`) through the Pi
     backends' parts and drivers, at `plant_socket`. `counts_per_mmhg`: HX710B channels'
-    calibrated scales; `raw_counts`: they all read counts (for a calibration).
+    calibrated scales; `raw_counts`: they all read counts (for a calibration). `faults` and
+    `seed`: the simulator's (``sim`` only).
 
     Raises:
         device.backends.pi.board.HardwareUnavailableError: the backend cannot run here; the
             message says what to install or change.
     """
     if name == "sim":
-        return _Simulated(device=device, clock=clock)
+        return Simulated(device=device, clock=clock, faults=faults, seed=seed)
     from device.backends.pi import PiConfig, PiHardware, open_gpio
 
     if name == "plant":
