@@ -31,10 +31,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import aiomqtt
 
 from bench.valves import time_exhaust_orders
-from bridge.agent import NO_DELAY
 from bridge.broker import Mosquitto
 from bridge.config import load_settings
 from bridge.service import build, serving
+from bridge.transport import NO_DELAY
 from device.backends.sim import SimulatedMassager
 from device.control.massager import Action, Command, Massager
 from device.runner import VirtualClock

@@ -1,12 +1,13 @@
 """The agent: the device's control loop on MQTT.
 
 Two independent halves. The control loop (`device.runner.Runner`) ticks at 50 Hz and, after each
-tick, puts what changed into the `Outbox` without waiting. The connection loops own the broker: a
-fresh aiomqtt client per attempt, a bounded connect, capped exponential backoff with jitter. The
+tick, puts what changed into the `Outbox` without waiting. The connection loops own the broker
+(`bridge.transport.keep_connected`: a fresh client per attempt, a bounded connect, capped
+exponential backoff with jitter). The
 main connection carries the last will on `…/availability`, and on every connect: subscribe,
 discovery, `online`, state. The power line is a second connection that hears only `…/power`, so
 that a flood on `…/set` cannot keep the switch, `stop` or `vent` out. Every incoming message is
-handled the moment paho reads it (`bridge.inbox`). A broker outage never touches the control
+handled the moment it is read (`bridge.transport.inbox`). A broker outage never touches the control
 loop: a running session finishes on its own timer.
 """
 
@@ -17,16 +18,9 @@ import contextlib
 import logging
 import random
 import secrets
-import socket
-import ssl
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple
-
-import aiomqtt
-import paho.mqtt.client as paho
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
 
 from bridge.codec import (
     MAX_PAYLOAD_BYTES,
@@ -39,38 +33,33 @@ from bridge.codec import (
     to_json,
 )
 from bridge.discovery import DeviceInfo, discovery_messages
-from bridge.inbox import inbox_for
 from bridge.outbox import Message, Outbox
 from bridge.ratelimit import LogLimiter, TokenBucket
 from bridge.store import Memory, Store
+from bridge.transport import (
+    Client,
+    FatalSessionError,
+    Incoming,
+    Link,
+    keep_connected,
+    reason_codes,
+    send,
+)
 from device import __version__
 from device.control.massager import ACTIVE, Action, Command, CommandRejectedError
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable
-
-    from bridge.config import AgentSettings, MqttSettings
+    from bridge.config import AgentSettings
     from device.runner import Runner
 
 log = logging.getLogger(__name__)
 
 _ANNOUNCE_JITTER_S = (0.5, 5.0)
-# paho leaves Nagle's algorithm on: a small publish then waits for the peer's delayed ACK, ~40 ms
-# per hop on loopback. Every client of ours turns it off (brokers need `set_tcp_nodelay true`).
-NO_DELAY = ((socket.IPPROTO_TCP, socket.TCP_NODELAY, 1),)
-# A flood waits in the kernel's buffers in front of a `stop`: a small receive buffer keeps that
-# backlog short (the broker drops what does not fit, rather than the agent reading it late).
-RECEIVE_BUFFER_BYTES = 32 * 1024
-SMALL_RECEIVE_BUFFER = (socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER_BYTES)
 _SUBSCRIBE_TIMEOUT_S = 10.0
-_DISCONNECT_TIMEOUT_S = 3.0
-_SENDER_POLL_S = 1.0
 MAX_PACKET_BYTES = 16 * 1024
 """The largest packet the agent accepts (MQTT 5 maximum packet size): the broker drops a larger
 one instead of sending it. A command is at most 4 KiB; the margin lets a somewhat larger one still
 get its clear `too_large` answer."""
-SHORT_CLIENT_MAX_PACKET_BYTES = 256 * 1024
-"""The same for the command line's clients, which read state and discovery (about 10 KiB)."""
 
 
 @dataclass(slots=True)
@@ -93,7 +82,7 @@ class Stats:
     takeovers: int = 0
 
 
-class DuplicateAgentError(RuntimeError):
+class DuplicateAgentError(FatalSessionError):
     """Another agent already serves this device id on this broker."""
 
 
@@ -103,58 +92,6 @@ class Reply(NamedTuple):
     topic: str
     correlation: bytes | None
     power_line: bool = False
-
-
-def backoff_delay(attempt: int, *, cap: float, rng: random.Random) -> float:
-    """Full-jitter exponential backoff: uniform in [0, min(cap, 0.5·2^attempt)], at least 0.1 s."""
-    return max(0.1, rng.uniform(0.0, min(cap, 0.5 * 2.0**attempt)))
-
-
-def tls_parameters(mq: MqttSettings) -> aiomqtt.TLSParameters | None:
-    """The client's TLS settings, None without TLS; the server certificate is always checked."""
-    if mq.tls is None:
-        return None
-    return aiomqtt.TLSParameters(
-        ca_certs=str(mq.tls.ca_file) if mq.tls.ca_file else None,
-        certfile=str(mq.tls.cert_file) if mq.tls.cert_file else None,
-        keyfile=str(mq.tls.key_file) if mq.tls.key_file else None,
-        cert_reqs=ssl.CERT_REQUIRED,
-    )
-
-
-def short_client(
-    mq: MqttSettings, host: str, port: int, *, identifier: str | None = None
-) -> aiomqtt.Client:
-    """A client for the command line's short jobs (ctl, watch, health, remove, doctor).
-
-    It connects as the agent does, with the configured protocol, credentials and TLS, and
-    without Nagle's delay; it leaves no will and keeps no session.
-    """
-    username, password = mq.credentials()
-    v5 = mq.protocol == "5"
-    return aiomqtt.Client(
-        hostname=host,
-        port=port,
-        identifier=identifier,
-        username=username,
-        password=password,
-        tls_params=tls_parameters(mq),
-        tls_insecure=mq.tls.insecure if mq.tls else None,
-        protocol=aiomqtt.ProtocolVersion.V5 if v5 else aiomqtt.ProtocolVersion.V311,
-        properties=connect_properties(SHORT_CLIENT_MAX_PACKET_BYTES) if v5 else None,
-        socket_options=NO_DELAY,
-    )
-
-
-def connect_properties(max_packet_bytes: int) -> Properties:
-    """MQTT 5 CONNECT properties: the broker must not send a packet larger than this.
-
-    A broker without its own limit would otherwise forward a 100 MB publish, which paho reads
-    whole into memory before anyone can look at its size.
-    """
-    props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
-    props.MaximumPacketSize = max_packet_bytes
-    return props
 
 
 def may_be_urgent(payload: bytes) -> bool:
@@ -231,8 +168,7 @@ class Agent:
         self._say_online_at: float | None = None
         self.runner = runner
         self.massager = runner.massager
-        self.host = host
-        self.port = port
+        self.link = Link(settings.mqtt, host, port)
         base = settings.base_topic or f"legwave/{device_id}"
         ha = settings.homeassistant
         self.info = DeviceInfo(
@@ -369,11 +305,11 @@ class Agent:
         self.outbox.put_latest(Message(self.topics.state, payload, retain=True, coalesce=True))
 
     # -- what comes in (handled as it is read; never waits, never raises) --------------------
-    def receive(self, message: aiomqtt.Message) -> None:
+    def receive(self, message: Incoming) -> None:
         """Handle one incoming message the moment it is read from the socket."""
         topics = self.topics
-        topic = message.topic.value
-        payload = message.payload if isinstance(message.payload, bytes) else b""
+        topic = message.topic
+        payload = message.payload
         if topic == topics.set:
             self._on_command(message, payload)
         elif topic == topics.get:
@@ -391,7 +327,7 @@ class Agent:
             elif payload == b"online":
                 self._online_seen(message)
 
-    def _on_command(self, message: aiomqtt.Message, payload: bytes) -> None:
+    def _on_command(self, message: Incoming, payload: bytes) -> None:
         now = time.monotonic()
         if message.retain:
             # A retained command is old by definition: never act on it (it would fire on every
@@ -426,7 +362,7 @@ class Agent:
             parsed = parse_command(payload, now=time.time())
         self.handle_command(parsed, now=now, reply=reply)
 
-    def _on_power(self, message: aiomqtt.Message, payload: bytes) -> None:
+    def _on_power(self, message: Incoming, payload: bytes) -> None:
         """The power line: `ON` starts; anything else stops the session and vents.
 
         `ON` (or ``{"power": "ON"}``) goes the way of any command on `…/set`, rate limit
@@ -462,9 +398,9 @@ class Agent:
         transaction = parsed.transaction if parsed is not None else None
         self._urgent(ParsedCommand(Command(action=action), transaction), now, reply)
 
-    def _online_seen(self, message: aiomqtt.Message) -> None:
+    def _online_seen(self, message: Incoming) -> None:
         """A live `online` on our availability topic: ours, or another agent's with our id."""
-        props = dict(getattr(message.properties, "UserProperty", None) or ())
+        props = message.user_properties
         other = props.get(INSTANCE_PROPERTY)
         if other is None or other == self.instance:
             return  # our own (or an MQTT 3.1.1 client's, which cannot tell)
@@ -475,7 +411,7 @@ class Agent:
         if (their_start, other) < (self.started_at, self.instance):
             self.duplicate = (
                 f"another legwave agent already serves device {self.info.device_id} on "
-                f"{self.host}:{self.port} (started {their_start - self.started_at:+.1f} s "
+                f"{self.link.address} (started {their_start - self.started_at:+.1f} s "
                 "before this one): refusing to run twice with one device id"
             )
             log.error("%s", self.duplicate)
@@ -492,28 +428,27 @@ class Agent:
             )
             self.announce()
 
-    def _reply_address(self, message: aiomqtt.Message, now: float) -> Reply | None:
+    def _reply_address(self, message: Incoming, now: float) -> Reply | None:
         """Where to answer: the MQTT 5 response topic (if it can take an answer), else ours.
 
         None: the command asked for an answer where none can go; it is acted on unanswered.
         """
-        props = message.properties
-        response_topic = getattr(props, "ResponseTopic", None) if props else None
-        correlation = getattr(props, "CorrelationData", None) if props else None
+        response_topic = message.response_topic
+        correlation = message.correlation
         if response_topic is None:
             return Reply(self.topics.response, correlation)
         own = (self.topics.set, self.topics.power, self.topics.get)
-        problem = response_topic_problem(str(response_topic), own=own)
+        problem = response_topic_problem(response_topic, own=own)
         if problem is None:
-            return Reply(str(response_topic), correlation)
+            return Reply(response_topic, correlation)
         self.stats.bad_response_topics += 1
         self._log.warning(
             "response_topic",
             now,
             "a command on %s asked for its answer on %r, where none can go (%s): "
             "acting on it, answering nowhere",
-            message.topic.value,
-            str(response_topic)[:80],
+            message.topic,
+            response_topic[:80],
             problem,
         )
         return None
@@ -653,35 +588,6 @@ class Agent:
         """
         return f"legwave-{self.info.device_id}-{self._token}"
 
-    def _client(self, *, identifier: str, will: bool) -> aiomqtt.Client:
-        mq: MqttSettings = self.settings.mqtt
-        tls = tls_parameters(mq)
-        v5 = mq.protocol == "5"
-        username, password = mq.credentials()
-        return aiomqtt.Client(
-            hostname=self.host,
-            port=self.port,
-            identifier=identifier,
-            username=username,
-            password=password,
-            tls_params=tls,
-            tls_insecure=mq.tls.insecure if mq.tls else None,
-            keepalive=mq.keepalive_s,
-            protocol=aiomqtt.ProtocolVersion.V5 if v5 else aiomqtt.ProtocolVersion.V311,
-            will=(
-                aiomqtt.Will(self.topics.availability, b"offline", qos=1, retain=True)
-                if will
-                else None
-            ),
-            # A fresh session: commands queued while we were away are not replayed late.
-            clean_session=None if v5 else True,
-            clean_start=True if v5 else paho.MQTT_CLEAN_START_FIRST_ONLY,
-            # Every message is handled as it is read (bridge/inbox.py): nothing queues.
-            queue_type=inbox_for(self.receive),
-            properties=connect_properties(MAX_PACKET_BYTES) if v5 else None,
-            socket_options=(*NO_DELAY, SMALL_RECEIVE_BUFFER),
-        )
-
     async def run(self, stop: asyncio.Event) -> None:
         """Serve the device on the broker until `stop` is set; then say `offline` and leave.
 
@@ -697,92 +603,62 @@ class Agent:
         """
         async with asyncio.TaskGroup() as tg:
             line = tg.create_task(
-                self._keep_connected(stop, "power line", self._power_session, main=False)
+                keep_connected(
+                    self.link,
+                    stop,
+                    lambda client: self._power_session(client, stop),
+                    options=lambda: {
+                        "identifier": f"{self.client_id}-power",
+                        "on_message": self.receive,
+                        "max_packet_bytes": MAX_PACKET_BYTES,
+                        "small_receive_buffer": True,
+                    },
+                    rng=self._rng,
+                    label=" (power line)",
+                    on_connected=self._power_line_up,
+                    on_error=self._failed,
+                )
             )
             try:
-                await self._keep_connected(stop, "", self._session, main=True)
+                await keep_connected(
+                    self.link,
+                    stop,
+                    lambda client: self._session(client, stop),
+                    options=lambda: {
+                        "identifier": self.client_id,
+                        "will": (self.topics.availability, b"offline"),
+                        "on_message": self.receive,
+                        "max_packet_bytes": MAX_PACKET_BYTES,
+                        "small_receive_buffer": True,
+                    },
+                    rng=self._rng,
+                    on_connected=self._main_up,
+                    on_lost=self._lost,
+                    # The process is going down under us (the control loop failed, say): say
+                    # offline, or the broker would keep our retained `online` with nothing running.
+                    on_cancelled=self._say_offline,
+                    on_closed=self._main_closed,
+                    on_error=self._failed,
+                )
             finally:
                 line.cancel()
 
-    async def _keep_connected(
-        self,
-        stop: asyncio.Event,
-        name: str,
-        session: Callable[[aiomqtt.Client, asyncio.Event], Awaitable[None]],
-        *,
-        main: bool,
-    ) -> None:
-        attempt = 0
-        mq = self.settings.mqtt
-        cap = mq.reconnect_max_s
-        label = f" ({name})" if name else ""
-        # paho gives up on a CONNACK after one keepalive and closes the socket, but aiomqtt's
-        # connect then waits on: a broker that was frozen (SIGSTOP, a stalled VM) would cost a
-        # whole connect timeout before the next attempt. Wait no longer than paho does.
-        connect_timeout = min(mq.connect_timeout_s, mq.keepalive_s + 1.0)
-        while not stop.is_set():
-            identifier = self.client_id if main else f"{self.client_id}-power"
-            client = self._client(identifier=identifier, will=main)
-            try:
-                async with asyncio.timeout(connect_timeout):
-                    await client.__aenter__()
-            except (aiomqtt.MqttError, TimeoutError, OSError) as exc:
-                delay = backoff_delay(attempt, cap=cap, rng=self._rng)
-                attempt += 1
-                log.warning(
-                    "cannot reach the broker at %s:%d%s (%s); retrying in %.1f s",
-                    self.host,
-                    self.port,
-                    label,
-                    str(exc) or type(exc).__name__,
-                    delay,
-                )
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), delay)
-                continue
-            attempt = 0
-            if main:
-                self.stats.connects += 1
-            else:
-                self.power_connects += 1
-            log.info("connected to the broker at %s:%d%s", self.host, self.port, label)
-            try:
-                try:
-                    await session(client, stop)
-                except* (aiomqtt.MqttError, TimeoutError) as group:
-                    # The session's task group wraps the disconnect; either way: reconnect.
-                    self._lost(group.exceptions[0], label, main=main)
-                except* DuplicateAgentError:
-                    raise
-                except* Exception as group:
-                    self.stats.connection_errors += 1
-                    log.error(
-                        "the connection to the broker%s failed unexpectedly; connecting again",
-                        label,
-                        exc_info=group.exceptions[0],
-                    )
-            except asyncio.CancelledError:
-                # The process is going down under us (the control loop failed, say): say
-                # offline, or the broker would keep our retained `online` with nothing running.
-                if main:
-                    await self._say_offline(client)
-                raise
-            finally:
-                if main:
-                    self.connected.clear()
-                    if self._announce_task is not None:
-                        self._announce_task.cancel()
-                # aiomqtt waits for the disconnect callback without a timeout; a publish
-                # cancelled in flight can leave it waiting for ever.
-                with contextlib.suppress(Exception):
-                    async with asyncio.timeout(_DISCONNECT_TIMEOUT_S):
-                        await client.__aexit__(None, None, None)
-            if not stop.is_set():
-                delay = backoff_delay(0, cap=cap, rng=self._rng)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), delay)
+    def _main_up(self) -> None:
+        self.stats.connects += 1
 
-    def _lost(self, exc: BaseException, label: str, *, main: bool) -> None:
+    def _power_line_up(self) -> None:
+        self.power_connects += 1
+
+    def _failed(self, exc: BaseException) -> None:
+        self.stats.connection_errors += 1
+
+    def _main_closed(self) -> None:
+        self.connected.clear()
+        self.outbox.wake()
+        if self._announce_task is not None:
+            self._announce_task.cancel()
+
+    def _lost(self, exc: BaseException) -> None:
         """Log a lost connection; for the main one, connect again under a new client id.
 
         mosquitto closes a connection whose client id another client takes without saying why
@@ -791,17 +667,9 @@ class Agent:
         stayed up throughout, the broker was fine and the network too, and the likely cause is
         a client using this agent's id. The new id makes whatever it learned worthless.
         """
-        log.warning("lost the broker%s: %s", label, str(exc))
-        if not main:
-            return
+        log.warning("lost the broker: %s", str(exc))
         self._token = secrets.token_hex(INSTANCE_BYTES)
-        codes = set()
-        cause: BaseException | None = exc
-        while cause is not None:
-            rc = getattr(cause, "rc", None)
-            codes.add(getattr(rc, "value", rc))
-            cause = cause.__cause__
-        if codes & {CLOSED_BY_PEER, SESSION_TAKEN_OVER}:
+        if reason_codes(exc) & {CLOSED_BY_PEER, SESSION_TAKEN_OVER}:
             loop = asyncio.get_running_loop()
             loop.call_later(TAKEOVER_JUDGE_S, self._judge_loss, self.power_connects)
 
@@ -820,7 +688,7 @@ class Agent:
             TAKEOVER_WINDOW_S,
         )
 
-    async def _session(self, client: aiomqtt.Client, stop: asyncio.Event) -> None:
+    async def _session(self, client: Client, stop: asyncio.Event) -> None:
         topics = self.topics
         async with asyncio.timeout(_SUBSCRIBE_TIMEOUT_S):
             await client.subscribe(topics.set, qos=1)
@@ -831,43 +699,50 @@ class Agent:
         self.connected.set()
         try:
             async with asyncio.TaskGroup() as tg:
-                receiver = tg.create_task(self._receive(client, self.connected))
+                receiver = tg.create_task(self._receive(client, self.connected, self.outbox))
                 tg.create_task(self._send(client, self.outbox, self.connected))
                 await _first_of(stop, self._stop_now)
-                # The sender ends by itself once `connected` is clear: a cancellation can be
-                # swallowed by asyncio.wait_for in Python 3.11 (inside aiomqtt's publish).
+                # The sender ends by itself once `connected` is clear and it is woken (see
+                # bridge.transport: a cancellation alone can be swallowed in Python 3.11).
                 self.connected.clear()
+                self.outbox.wake()
                 receiver.cancel()
         finally:
             self.connected.clear()
+            self.outbox.wake()
         if self.duplicate is not None:
             raise DuplicateAgentError(self.duplicate)  # the other agent stays `online`
         # Clean shutdown: say offline ourselves (the broker will not send the will).
         with contextlib.suppress(Exception):
             async with asyncio.timeout(2.0):
                 for m in self.outbox.take():
-                    await self._publish(client, m)
+                    await self.link.publish(client, m)
         await self._say_offline(client)
 
-    async def _power_session(self, client: aiomqtt.Client, stop: asyncio.Event) -> None:
+    async def _power_session(self, client: Client, stop: asyncio.Event) -> None:
         async with asyncio.timeout(_SUBSCRIBE_TIMEOUT_S):
             await client.subscribe(self.topics.power, qos=1)
         self.power_line_connected.set()
         try:
             async with asyncio.TaskGroup() as tg:
-                receiver = tg.create_task(self._receive(client, self.power_line_connected))
+                receiver = tg.create_task(
+                    self._receive(client, self.power_line_connected, self.power_outbox)
+                )
                 tg.create_task(self._send(client, self.power_outbox, self.power_line_connected))
                 await stop.wait()
                 self.power_line_connected.clear()
+                self.power_outbox.wake()
                 receiver.cancel()
         finally:
             self.power_line_connected.clear()
+            self.power_outbox.wake()
 
-    async def _say_offline(self, client: aiomqtt.Client) -> None:
+    async def _say_offline(self, client: Client) -> None:
         """Publish the retained `offline` before a clean disconnect (no will follows one)."""
+        offline = Message(self.topics.availability, b"offline", qos=1, retain=True)
         with contextlib.suppress(Exception):
             async with asyncio.timeout(2.0):
-                await client.publish(self.topics.availability, b"offline", qos=1, retain=True)
+                await self.link.publish(client, offline)
 
     def announce(self) -> None:
         """Queue discovery, then `online`, then the state (in that order)."""
@@ -900,13 +775,14 @@ class Agent:
         await asyncio.sleep(self._rng.uniform(*_ANNOUNCE_JITTER_S))
         self.announce()
 
-    async def _receive(self, client: aiomqtt.Client, connected: asyncio.Event) -> None:
+    async def _receive(self, client: Client, connected: asyncio.Event, outbox: Outbox) -> None:
         """Wait for the connection to end (the inbox handles every message as it comes)."""
         try:
             async for _ in client.messages:
                 pass  # nothing is ever queued
         finally:
             connected.clear()  # a lost connection also ends the sender
+            outbox.wake()
 
     def _contradicted(self, now: float) -> None:
         """`offline` arrived while we are connected: say `online` again, once a second at most.
@@ -936,43 +812,15 @@ class Agent:
         if self._announce_task is None or self._announce_task.done():
             self._announce_task = asyncio.create_task(self._announce_later())
 
-    async def _send(self, client: aiomqtt.Client, outbox: Outbox, connected: asyncio.Event) -> None:
-        while connected.is_set():
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(_SENDER_POLL_S):
-                    await outbox.wait()
-            if not connected.is_set() or not len(outbox):
-                continue
-            batch = outbox.take()
-            sent = 0
-            try:
-                for m in batch:
-                    await self._publish(client, m)
-                    sent += 1
-            finally:
-                # whatever ends this (an error, or the receiver's failure cancelling us while a
-                # publish waits for its acknowledgement): what was not sent goes out next time
-                if sent < len(batch):
-                    outbox.give_back(batch[sent:])
+    async def _send(self, client: Client, outbox: Outbox, connected: asyncio.Event) -> None:
+        await send(self.link, client, outbox, connected, on_unsendable=self._unsendable)
 
-    async def _publish(self, client: aiomqtt.Client, m: Message) -> None:
-        """Publish `m`; one that the client refuses outright is dropped with a log line."""
-        props = None
-        if self.settings.mqtt.protocol == "5" and (m.response_to is not None or m.user_properties):
-            props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
-            if m.response_to is not None:
-                props.CorrelationData = m.response_to
-            if m.user_properties:
-                props.UserProperty = list(m.user_properties)
-        try:
-            await client.publish(
-                m.topic, m.payload, qos=m.qos, retain=m.retain, properties=props, timeout=10
-            )
-        except (ValueError, TypeError) as exc:  # paho refuses the topic or the payload
-            self.stats.unsendable += 1
-            self._log.warning(
-                "unsendable", time.monotonic(), "dropped a message to %r: %s", m.topic[:80], exc
-            )
+    def _unsendable(self, m: Message, exc: Exception) -> None:
+        """A message the client refuses outright is dropped with a log line."""
+        self.stats.unsendable += 1
+        self._log.warning(
+            "unsendable", time.monotonic(), "dropped a message to %r: %s", m.topic[:80], exc
+        )
 
 
 async def _first_of(*events: asyncio.Event) -> None:
@@ -990,8 +838,8 @@ async def remove_retained(settings: AgentSettings, info: DeviceInfo, host: str, 
     from bridge.discovery import owned_retained_topics
 
     topics = owned_retained_topics(info)
-    identifier = f"legwave-remove-{info.device_id}"
-    async with short_client(settings.mqtt, host, port, identifier=identifier) as client:
+    link = Link(settings.mqtt, host, port)
+    async with link.session(identifier=f"legwave-remove-{info.device_id}") as client:
         for topic in topics:
-            await client.publish(topic, b"", qos=1, retain=True)
+            await link.publish(client, Message(topic, b"", qos=1, retain=True))
     return len(topics)

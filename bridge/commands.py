@@ -13,15 +13,13 @@ import time
 import uuid
 from typing import TYPE_CHECKING
 
-import aiomqtt
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
-
-from bridge.agent import remove_retained, short_client
+from bridge.agent import remove_retained
 from bridge.broker import BrokerUnavailableError
 from bridge.codec import STALE_AFTER_S, Topics, pretty_json
 from bridge.config import resolve_device_id
 from bridge.discovery import DeviceInfo, component_payloads, device_payload
+from bridge.outbox import Message
+from bridge.transport import Client, Link, MqttError, messages
 from device import __version__
 from device.backends.pi.board import HardwareUnavailableError
 
@@ -84,7 +82,7 @@ def dispatch(args: argparse.Namespace, settings: AgentSettings) -> int:
             host, port = broker_address(settings)
             try:
                 count = asyncio.run(remove_retained(settings, info, host, port))
-            except aiomqtt.MqttError as exc:
+            except MqttError as exc:
                 print(
                     f"legwave: error: cannot reach the broker at {host}:{port}: {exc}",
                     file=sys.stderr,
@@ -140,7 +138,7 @@ def _watch(args: argparse.Namespace, settings: AgentSettings) -> int:
     except TimeoutError:
         print(f"legwave: error: no state from {base} in {args.timeout:g} s", file=sys.stderr)
         return 3
-    except aiomqtt.MqttError as exc:
+    except MqttError as exc:
         print(f"legwave: error: cannot reach the broker at {host}:{port}: {exc}", file=sys.stderr)
         return 3
 
@@ -150,17 +148,17 @@ async def _health(args: argparse.Namespace, settings: AgentSettings) -> int:
     host, port = broker_address(settings)
     topic = Topics(device_info(settings).base_topic).availability
     try:
-        async with short_client(settings.mqtt, host, port) as client:
+        async with Link(settings.mqtt, host, port).session() as client:
             await client.subscribe(topic, qos=1)
             async with asyncio.timeout(args.timeout):
-                async for message in client.messages:
+                async for message in messages(client):
                     online = message.payload == b"online"
                     print("online" if online else "offline")
                     return 0 if online else 1
     except TimeoutError:
         print("unknown: nothing retained on " + topic)
         return 1
-    except aiomqtt.MqttError as exc:
+    except MqttError as exc:
         print(f"broker unreachable at {host}:{port}: {exc}")
         return 3
     return 1  # pragma: no cover
@@ -178,14 +176,9 @@ async def _ctl(args: argparse.Namespace, settings: AgentSettings) -> int:
         body["preset"] = args.preset
     body.update(setting_changes(args))
     host, port = broker_address(settings)
-    v5 = settings.mqtt.protocol == "5"
-    expiry = None
-    if v5:  # the broker drops the command if it cannot deliver it within the stale limit
-        expiry = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
-        expiry.MessageExpiryInterval = int(STALE_AFTER_S)
-    identifier = f"legwave-ctl-{transaction}"
+    link = Link(settings.mqtt, host, port)
     try:
-        async with short_client(settings.mqtt, host, port, identifier=identifier) as client:
+        async with link.session(identifier=f"legwave-ctl-{transaction}") as client:
             if await _says_offline(client, topics):
                 print(
                     f"legwave: error: {topics.base} says offline: is legwave run running? "
@@ -196,9 +189,11 @@ async def _ctl(args: argparse.Namespace, settings: AgentSettings) -> int:
             await client.subscribe(topics.response, qos=1)
             # stop and vent take the power line: a flood on `…/set` cannot hold them up
             topic = topics.power if args.action in ("stop", "vent") else topics.set
-            await client.publish(topic, json.dumps(body).encode(), qos=1, properties=expiry)
+            # (MQTT 5: the broker drops the command if it cannot deliver it in time)
+            command = Message(topic, json.dumps(body).encode(), expiry_s=int(STALE_AFTER_S))
+            await link.publish(client, command)
             async with asyncio.timeout(args.timeout):
-                async for message in client.messages:
+                async for message in messages(client):
                     try:
                         reply = json.loads(message.payload)
                     except (TypeError, ValueError):
@@ -211,19 +206,19 @@ async def _ctl(args: argparse.Namespace, settings: AgentSettings) -> int:
             f"legwave: error: no response from {topics.base} in {args.timeout:g} s", file=sys.stderr
         )
         return 3
-    except aiomqtt.MqttError as exc:
+    except MqttError as exc:
         print(f"legwave: error: cannot reach the broker at {host}:{port}: {exc}", file=sys.stderr)
         return 3
     return 3  # pragma: no cover - the message stream only ends with the connection
 
 
-async def _says_offline(client: aiomqtt.Client, topics: Topics) -> bool:
+async def _says_offline(client: Client, topics: Topics) -> bool:
     """True when the device's retained availability says `offline` (a broker answers at once)."""
     await client.subscribe(topics.availability, qos=1)
     try:
         async with asyncio.timeout(0.5):
-            async for message in client.messages:
-                if message.topic.value == topics.availability:
+            async for message in messages(client):
+                if message.topic == topics.availability:
                     return message.payload == b"offline"
     except TimeoutError:
         pass  # nothing retained: a device never seen, the command may still find it

@@ -20,11 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-import aiomqtt
-
-from bridge.agent import short_client
 from bridge.broker import port_open
 from bridge.config import AgentSettings
+from bridge.transport import CONNECT_ERRORS, Link
 from device.backends.pi.board import HardwareUnavailableError, is_pi5_family, is_raspberry_pi
 from device.backends.pi.config import Ads1115Pressure, Ds18b20Temperature, NtcTemperature
 
@@ -366,7 +364,7 @@ class Doctor:
             return
         try:
             asyncio.run(_connect(self.settings))
-        except (aiomqtt.MqttError, OSError, TimeoutError) as exc:
+        except CONNECT_ERRORS as exc:
             self._add(
                 "broker",
                 "FAIL",
@@ -447,10 +445,9 @@ class Doctor:
 async def _connect(settings: AgentSettings) -> None:
     mqtt = settings.mqtt
     host = mqtt.host or "127.0.0.1"
-    client = short_client(mqtt, host, mqtt.port, identifier=f"legwave-doctor-{os.getpid()}")
-    async with asyncio.timeout(mqtt.connect_timeout_s):
-        async with client:
-            pass
+    link = Link(mqtt, host, mqtt.port)
+    async with link.session(identifier=f"legwave-doctor-{os.getpid()}"):
+        pass
 
 
 def report(checks: list[Check], *, backend: str) -> str:

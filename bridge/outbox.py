@@ -25,6 +25,8 @@ class Message:
     coalesce: bool = False  # only the newest payload on this topic matters
     response_to: bytes | None = None  # MQTT 5 correlation data to echo
     user_properties: tuple[tuple[str, str], ...] = ()  # MQTT 5 user properties
+    response_topic: str | None = None  # MQTT 5: where the answer should go
+    expiry_s: int | None = None  # MQTT 5: the broker drops it when undelivered this long
 
 
 class Outbox:
@@ -82,8 +84,12 @@ class Outbox:
             self._ready.set()
 
     async def wait(self) -> None:
-        """Wait until something is pending."""
+        """Wait until something is pending (or `wake` was called)."""
         await self._ready.wait()
+
+    def wake(self) -> None:
+        """End a `wait` with nothing pending: the publisher is to look at its connection."""
+        self._ready.set()
 
     def __len__(self) -> int:
         return len(self._queue) + len(self._slots)

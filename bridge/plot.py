@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import logging
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -43,6 +44,8 @@ def _spans(times: list[float], labels: list[str | None]) -> list[tuple[float, fl
 
 def plot_session(report: SimulationReport, path: str) -> None:
     """Write a PNG of `report`'s trace to `path`."""
+    # its first run builds a font cache and says so at INFO level, which `-v` would print
+    logging.getLogger("matplotlib").setLevel(logging.WARNING)
     import matplotlib
 
     matplotlib.use("Agg")

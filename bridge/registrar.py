@@ -17,17 +17,15 @@ empty payload).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import random
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import aiomqtt
-
-from bridge.agent import backoff_delay, short_client
 from bridge.codec import DEVICE_ID, Topics
+from bridge.outbox import Message
+from bridge.transport import Client, Link, keep_connected, messages
 
 if TYPE_CHECKING:
     from bridge.config import AgentSettings
@@ -157,67 +155,39 @@ class Registrar:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Serve until `stop` is set, connecting again whenever the broker goes."""
-        attempt = 0
-        mq = self.settings.mqtt
-        while not stop.is_set():
-            client = short_client(mq, self.host, self.port)
-            try:
-                async with asyncio.timeout(mq.keepalive_s + 1.0):
-                    await client.__aenter__()
-            except (aiomqtt.MqttError, TimeoutError, OSError) as exc:
-                delay = backoff_delay(attempt, cap=mq.reconnect_max_s, rng=self._rng)
-                attempt += 1
-                log.warning(
-                    "registrar: cannot reach the broker at %s:%d (%s); again in %.1f s",
-                    self.host,
-                    self.port,
-                    str(exc) or type(exc).__name__,
-                    delay,
-                )
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), delay)
-                continue
-            attempt = 0
-            try:
-                async with asyncio.timeout(10.0):
-                    await client.subscribe(DRAFTS, qos=1)
-            except (aiomqtt.MqttError, TimeoutError) as exc:
-                log.warning("registrar: cannot subscribe: %s", exc)
-                with contextlib.suppress(Exception):
-                    async with asyncio.timeout(3.0):
-                        await client.__aexit__(None, None, None)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), backoff_delay(1, cap=1.0, rng=self._rng))
-                continue
-            log.info("registrar on %s:%d, watching %s", self.host, self.port, DRAFTS)
-            self.ready.set()
-            serving = asyncio.create_task(self._serve(client))
-            stopping = asyncio.create_task(stop.wait())
-            try:
-                await asyncio.wait({serving, stopping}, return_when=asyncio.FIRST_COMPLETED)
-                if serving.done() and isinstance(serving.exception(), aiomqtt.MqttError):
-                    log.warning("registrar: lost the broker: %s", serving.exception())
-            finally:
-                self.ready.clear()
-                stopping.cancel()
-                # Disconnecting ends the serving task by itself: a cancellation can be
-                # swallowed inside aiomqtt's publish (asyncio.wait_for in Python 3.11), and
-                # aiomqtt waits for the disconnect without a timeout.
-                with contextlib.suppress(Exception):
-                    async with asyncio.timeout(3.0):
-                        await client.__aexit__(None, None, None)
-                serving.cancel()
-                await asyncio.wait({serving}, timeout=5.0)
-                if serving.done() and not serving.cancelled():
-                    serving.exception()  # retrieved: it was logged above, or is the goodbye
-            if not stop.is_set():
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), backoff_delay(0, cap=1.0, rng=self._rng))
+        link = Link(self.settings.mqtt, self.host, self.port)
+        await keep_connected(
+            link,
+            stop,
+            lambda client: self._session(link, client, stop),
+            options=dict,
+            rng=self._rng,
+            label=" (registrar)",
+            on_closed=self.ready.clear,
+        )
 
-    async def _serve(self, client: aiomqtt.Client) -> None:
-        async for message in client.messages:
-            payload = message.payload if isinstance(message.payload, bytes) else b""
-            outcome = self.verdict(message.topic.value, payload)
+    async def _session(self, link: Link, client: Client, stop: asyncio.Event) -> None:
+        async with asyncio.timeout(10.0):
+            await client.subscribe(DRAFTS, qos=1)
+        log.info("registrar on %s, watching %s", link.address, DRAFTS)
+        self.ready.set()
+        serving = asyncio.ensure_future(self._serve(link, client))
+        stopping = asyncio.ensure_future(stop.wait())
+        try:
+            await asyncio.wait({serving, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopping.cancel()
+            if not serving.done():
+                # the disconnect that follows ends it (a cancellation alone can be swallowed
+                # inside a publish in Python 3.11: see bridge.transport)
+                serving.cancel()
+                serving.add_done_callback(lambda t: t.cancelled() or t.exception())
+        if serving.done() and not serving.cancelled():
+            serving.result()  # a lost connection: raised for keep_connected to report
+
+    async def _serve(self, link: Link, client: Client) -> None:
+        async for message in messages(client):
+            outcome = self.verdict(message.topic, message.payload)
             if outcome is not None:
                 topic, body = outcome
-                await client.publish(topic, body, qos=1, retain=True, timeout=5)
+                await link.publish(client, Message(topic, body, qos=1, retain=True), ack_within_s=5)

@@ -11,9 +11,7 @@ import logging
 import signal
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
-
-import aiomqtt
+from typing import TYPE_CHECKING
 
 from bridge.agent import Agent, DuplicateAgentError
 from bridge.broker import BrokerUnavailableError, Mosquitto, port_open
@@ -27,6 +25,7 @@ from bridge.store import (
     restore,
 )
 from bridge.systemd import Notifier
+from bridge.transport import quiet_teardown
 from device.backends import PI_BACKENDS, open_backend
 from device.backends.pi.board import HardwareUnavailableError
 from device.calibration import Calibration, calibrated
@@ -193,7 +192,7 @@ async def _serve(settings: AgentSettings, *, stop: asyncio.Event | None) -> None
             )
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
-    loop.set_exception_handler(_quiet_mqtt_teardown)
+    loop.set_exception_handler(quiet_teardown)
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     notifier = Notifier()
@@ -249,18 +248,6 @@ async def _serve(settings: AgentSettings, *, stop: asyncio.Event | None) -> None
         if broker is not None:
             broker.stop()
         notifier.close()
-
-
-def _quiet_mqtt_teardown(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
-    """Log aiomqtt's orphaned disconnect futures at debug level; everything else as usual.
-
-    After an abrupt disconnect paho leaves futures whose MqttError nobody awaits; the connection
-    loop has already handled the disconnect itself.
-    """
-    if isinstance(context.get("exception"), aiomqtt.MqttError):
-        log.debug("after a disconnect: %s", context.get("exception"))
-        return
-    loop.default_exception_handler(context)
 
 
 __all__ = [

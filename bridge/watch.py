@@ -10,8 +10,8 @@ import time
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
-from bridge.agent import short_client
 from bridge.codec import Topics
+from bridge.transport import Link, messages
 
 if TYPE_CHECKING:
     from bridge.config import MqttSettings
@@ -105,26 +105,26 @@ async def watch(mq: MqttSettings, host: str, port: int, base: str, *, once: bool
     online: bool | None = None
     events: deque[str] = deque(maxlen=5)
     last_draw = 0.0
-    async with short_client(mq, host, port) as client:
+    async with Link(mq, host, port).session() as client:
         # availability first: its retained message then arrives before the state's
         for topic in (topics.availability, topics.state, topics.telemetry, topics.event):
             await client.subscribe(topic, qos=1)
-        messages = aiter(client.messages)
+        incoming = aiter(messages(client))
         pending = False  # a frame held back by the redraw limit
         while True:
             try:
                 # a frame held back is drawn once the limit allows, message or not: the last
                 # state (a stop) must show even when nothing follows it
                 async with asyncio.timeout(_REDRAW_S if pending else None):
-                    message = await anext(messages)
+                    message = await anext(incoming)
             except TimeoutError:
                 sys.stdout.write(_CLEAR + render(state, telemetry, list(events), online=online))
                 sys.stdout.write("\n")
                 sys.stdout.flush()
                 last_draw, pending = time.monotonic(), False
                 continue
-            raw = message.payload if isinstance(message.payload, bytes) else b""
-            topic = message.topic.value
+            raw = message.payload
+            topic = message.topic
             try:
                 data = json.loads(raw) if topic != topics.availability else None
             except ValueError:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -108,6 +109,19 @@ def test_plot_writes_a_png(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     assert len(data) > 20_000  # a real picture, not an empty canvas
     out = capsys.readouterr().out
     assert "completed" in out and str(path) in out
+
+
+def test_the_first_plot_on_a_machine_prints_nothing_of_matplotlib(tmp_path: Path) -> None:
+    """A fresh matplotlib builds its font cache and logs it; a user sees only the summary."""
+    env = {**os.environ, "MPLCONFIGDIR": str(tmp_path / "mpl"), "HOME": str(tmp_path)}
+    path = tmp_path / "session.png"
+    cmd = [sys.executable, "-m", "bridge.cli", "-v", "simulate", "--duration-min", "5"]
+    done = subprocess.run(
+        [*cmd, "--plot", str(path)], env=env, capture_output=True, text=True, check=True
+    )
+    assert (tmp_path / "mpl").exists()  # the cache was built in this run
+    assert "matplotlib" not in done.stderr, done.stderr
+    assert path.exists()
 
 
 def test_readable_summary_without_json(capsys: pytest.CaptureFixture[str]) -> None:

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from bridge.agent import backoff_delay
 from bridge.cli import main
 from bridge.config import ConfigError, load_settings, resolve_device_id, write_atomic
 from bridge.outbox import Message, Outbox
+from bridge.transport import backoff_delay
 
 
 def write(tmp_path: Path, text: str) -> Path:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 from bridge.ratelimit import LogLimiter
 
@@ -26,25 +26,34 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
 
-class Inbox(asyncio.Queue["aiomqtt.Message"]):
+
+class Inbox(asyncio.Queue["aiomqtt.Message"], Generic[T]):
     """A queue that hands every message to `handler` instead of keeping it.
 
     Args:
         handler: called once per message, in the order they were read; must not block.
+        wrap: turns paho's message into what `handler` takes.
         maxsize: what aiomqtt asks for; unused, nothing is ever kept.
     """
 
-    def __init__(self, handler: Callable[[aiomqtt.Message], None], maxsize: int = 0) -> None:
+    def __init__(
+        self,
+        handler: Callable[[T], None],
+        wrap: Callable[[aiomqtt.Message], T],
+        maxsize: int = 0,
+    ) -> None:
         super().__init__()
         self._handler = handler
+        self._wrap = wrap
         self.failures = 0
         self._log = LogLimiter(log)
 
     def put_nowait(self, item: aiomqtt.Message) -> None:
         """Handle `item` now (called from paho's read callback, on the event loop)."""
         try:
-            self._handler(item)
+            self._handler(self._wrap(item))
         except Exception:  # no input may end the connection, let alone the process
             self.failures += 1
             self._log.error(
@@ -59,11 +68,13 @@ class Inbox(asyncio.Queue["aiomqtt.Message"]):
         self.put_nowait(item)
 
 
-def inbox_for(handler: Callable[[aiomqtt.Message], None]) -> type[asyncio.Queue[aiomqtt.Message]]:
+def inbox_for(
+    handler: Callable[[T], None], wrap: Callable[[aiomqtt.Message], T]
+) -> type[asyncio.Queue[aiomqtt.Message]]:
     """The `queue_type` for an aiomqtt client whose messages go to `handler`."""
 
-    class _Inbox(Inbox):
+    class _Inbox(Inbox[T]):
         def __init__(self, maxsize: int = 0) -> None:
-            super().__init__(handler, maxsize)
+            super().__init__(handler, wrap, maxsize)
 
     return _Inbox
