@@ -38,7 +38,7 @@ from bridge.transport import NO_DELAY
 from device.backends.sim import SimulatedMassager
 from device.control.massager import Action, Command, Massager
 from device.runner import VirtualClock
-from device.settings import DeviceSettings, SessionSettings
+from device.settings import DeviceSettings, SessionSettings, SettingChanges
 from device.simulate import simulate
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -345,7 +345,7 @@ async def loop_under_flood(fig: Figures, broker: Mosquitto, minutes: float, work
         asyncio.create_task(agent.run(stop)),
     ]
     await asyncio.wait_for(agent.connected.wait(), 15)
-    agent.runner.submit(Command(action=Action.START, changes={"duration_min": 60}))
+    agent.runner.submit(Command(action=Action.START, changes=SettingChanges(duration_min=60)))
     flooder = await asyncio.create_subprocess_exec(
         sys.executable, "-c", FLOODER, str(broker.port), "500", str(seconds)
     )
@@ -364,7 +364,7 @@ async def loop_under_flood(fig: Figures, broker: Mosquitto, minutes: float, work
     quiet.runner.on_tick = None
     gc.freeze()
     quiet.runner.lateness = fig.lateness_quiet
-    quiet.runner.submit(Command(action=Action.START, changes={"duration_min": 60}))
+    quiet.runner.submit(Command(action=Action.START, changes=SettingChanges(duration_min=60)))
     stop = asyncio.Event()
     runner_task = asyncio.create_task(quiet.runner.run(stop=stop))
     await asyncio.sleep(seconds)
@@ -609,7 +609,7 @@ async def fleet(fig: Figures, broker: Mosquitto, devices: int, seconds: float, w
     await asyncio.wait_for(asyncio.gather(*(a.connected.wait() for a in agents)), 60)
     tasks += [asyncio.create_task(a.runner.run(stop=stop)) for a in agents]
     for a in agents:
-        a.runner.submit(Command(action=Action.START, changes={"duration_min": 30}))
+        a.runner.submit(Command(action=Action.START, changes=SettingChanges(duration_min=30)))
     await asyncio.sleep(1.0)
     for a in agents:
         a.runner.overruns = 0

@@ -159,9 +159,7 @@ def soak(seed: int, minutes: float = 30.0) -> SoakReport:
             except CommandRejectedError as exc:
                 report.rejected[exc.code] += 1
                 continue
-            if parsed.command.action in (Action.STOP, Action.VENT) or (
-                parsed.command.changes.get("power") == "OFF"
-            ):
+            if parsed.command.action in (Action.STOP, Action.VENT):  # `power: OFF` is a stop
                 if physics.pump_duty != 0.0:
                     report.violations.append(f"t={t:.1f}: pump still on right after a stop")
                 vent_by = t + VENT_WITHIN_S

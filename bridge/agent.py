@@ -28,10 +28,10 @@ from bridge.codec import (
     ParsedCommand,
     Topics,
     parse_command,
-    response_payload,
     response_topic_problem,
     to_json,
 )
+from bridge.contract import EventMessage, State, Telemetry, response
 from bridge.discovery import DeviceInfo, discovery_messages
 from bridge.outbox import Message, Outbox
 from bridge.ratelimit import LogLimiter, TokenBucket
@@ -207,8 +207,7 @@ class Agent:
         """Called by the runner after every tick: queue events, state and telemetry."""
         m = self.massager
         for event in m.drain_events():
-            body = {"event_type": event.event_type, "session_id": event.session_id, **event.data}
-            self.outbox.put(Message(self.topics.event, to_json(body), qos=1))
+            self.outbox.put(Message(self.topics.event, EventMessage.of(event).payload(), qos=1))
         s = m.settings
         key = (m.status, m.phase, s, m.session.id if m.session else None, m.fault)
         interval = self.settings.state_interval_s if m.status in ACTIVE else 3600.0
@@ -228,22 +227,8 @@ class Agent:
         hz = self.settings.telemetry_hz
         if hz > 0 and m.status in ACTIVE and now - self._last_telemetry_at >= 1.0 / hz:
             self._last_telemetry_at = now
-            snap = {
-                "pressure_mmhg": dict(
-                    zip(self.info.zones, (round(p, 1) for p in m.pressures), strict=True)
-                ),
-                "target_mmhg": dict(
-                    zip(
-                        self.info.zones,
-                        (None if t is None else round(t, 1) for t in m.targets),
-                        strict=True,
-                    )
-                ),
-                "heater_c": None if m.hottest_c is None else round(m.hottest_c, 1),
-            }
-            self.outbox.put_latest(
-                Message(self.topics.telemetry, to_json(snap), qos=0, coalesce=True)
-            )
+            snap = Telemetry.of(m.snapshot(now)).payload()
+            self.outbox.put_latest(Message(self.topics.telemetry, snap, qos=0, coalesce=True))
         self.remember(now)
 
     def remember(self, now: float, *, force: bool = False) -> None:
@@ -279,12 +264,10 @@ class Agent:
             self.remember(time.monotonic(), force=True)
             self.store.close()
 
-    def state(self, now: float) -> dict[str, Any]:
-        """The full state snapshot: the device's, with the agent's uptime and version."""
+    def state(self, now: float) -> State:
+        """The full state: the device's, with the agent's uptime and version."""
         snap = self.massager.snapshot(now)
-        snap["uptime_s"] = round(now - self._started)
-        snap["version"] = __version__
-        return snap
+        return State.of(snap, uptime_s=now - self._started, version=__version__)
 
     def selftest_report(self) -> dict[str, Any]:
         """What `…/selftest` says: the self-test running now, else the last one's report."""
@@ -301,7 +284,7 @@ class Agent:
     def publish_state(self, now: float) -> None:
         """Queue the retained state snapshot."""
         self._last_state_at = now
-        payload = to_json(self.state(now))
+        payload = self.state(now).payload()
         self.outbox.put_latest(Message(self.topics.state, payload, retain=True, coalesce=True))
 
     # -- what comes in (handled as it is read; never waits, never raises) --------------------
@@ -470,7 +453,7 @@ class Agent:
             if self._urgent_answers.allow(now):
                 self._answer(
                     reply,
-                    response_payload(
+                    response(
                         ok=False,
                         transaction=parsed.transaction,
                         code=exc.code,
@@ -485,7 +468,7 @@ class Agent:
         if self._urgent_answers.allow(now):
             self._answer(
                 reply,
-                response_payload(ok=True, transaction=parsed.transaction, state=self.state(now)),
+                response(ok=True, transaction=parsed.transaction, state=self.state(now)),
             )
         else:
             self.stats.unanswered += 1
@@ -516,7 +499,7 @@ class Agent:
             parsed = parse_command(payload, now=time.time())  # once a second: for its transaction
         self._answer(
             reply,
-            response_payload(
+            response(
                 ok=False,
                 transaction=parsed.transaction if parsed is not None else None,
                 code="rate_limited",
@@ -540,7 +523,7 @@ class Agent:
                 parsed.code,
                 parsed.message,
             )
-            body = response_payload(
+            body = response(
                 ok=False,
                 transaction=parsed.transaction,
                 code=parsed.code,
@@ -555,7 +538,7 @@ class Agent:
                 self._log.warning(
                     f"rejected:{exc.code}", now, "rejected command: %s: %s", exc.code, exc.message
                 )
-                body = response_payload(
+                body = response(
                     ok=False,
                     transaction=parsed.transaction,
                     code=exc.code,
@@ -566,15 +549,14 @@ class Agent:
             else:
                 cmd = parsed.command
                 action = cmd.action.value if cmd.action else ""
-                changes = str(dict(cmd.changes)) if cmd.changes else ""
+                given = {k: getattr(v, "value", v) for k, v in cmd.changes.given().items()}
+                changes = str(given) if given else ""
                 what = " ".join(filter(None, (action, changes)))
                 self._commands_log.info(
                     f"command:{action or 'settings'}", now, "command %s: %s", what, outcome.message
                 )
                 self.after_tick(now)  # publish the change without waiting for the next tick
-                body = response_payload(
-                    ok=True, transaction=parsed.transaction, state=self.state(now)
-                )
+                body = response(ok=True, transaction=parsed.transaction, state=self.state(now))
         self._answer(reply, body)
 
     # -- the network side -------------------------------------------------------------------

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import ConfigDict, Field, ValidationError
 
 from device.control.massager import Action, Command
-from device.settings import DurationMin, Heat, Intensity, Mode, Posture, Vibration
+from device.settings import SettingChanges
 
 MAX_PAYLOAD_BYTES = 4096
 STALE_AFTER_S = 30.0
@@ -80,24 +80,26 @@ class Topics:
         return f"{self.base}/response"
 
 
-class CommandBody(BaseModel):
-    """The JSON object on `…/set` (README: MQTT); every field optional, nothing else allowed."""
+class CommandBody(SettingChanges):
+    """The JSON object on `…/set` (docs/mqtt.md); every field optional, nothing else allowed.
+
+    Validated once, here: the settings it changes go to the device as they are
+    (`SettingChanges`), and the device checks only what depends on it (its zones).
+    """
 
     # NaN and Infinity are not JSON (RFC 8259); a number that overflows to infinity is no number
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
-    action: Action | None = None
-    power: Literal["ON", "OFF"] | None = None
-    intensity: Intensity | None = None
-    mode: Mode | None = None
-    heat: Heat | None = None
-    vibration: Vibration | None = None
-    duration_min: DurationMin | None = None
-    zone_boost: str | None = None
-    posture: Posture | None = None
-    preset: str | None = None
-    transaction: Transaction | None = None
-    ts: float | datetime | None = None
+    action: Action | None = Field(None, description="what to do; with settings, after them")
+    power: Literal["ON", "OFF"] | None = Field(None, description="ON starts, OFF stops")
+    transaction: Transaction | None = Field(None, description="echoed in the response")
+    ts: float | datetime | None = Field(
+        None,
+        description=(
+            f"when it was sent: Unix seconds or ISO 8601 with a zone; older than "
+            f"{STALE_AFTER_S:g} s, or more than {AHEAD_LIMIT_S:g} s ahead, is refused"
+        ),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,12 +178,12 @@ def parse_command(payload: bytes, *, now: float) -> ParsedCommand | CommandError
                 "invalid", f"power: {body.power} contradicts action {action}", "power", transaction
             )
         action = wanted
-    changes = {
-        name: value.value if hasattr(value, "value") else value
-        for name, value in body.model_dump(
-            exclude_none=True, exclude={"action", "power", "transaction", "ts"}
-        ).items()
+    given = {
+        name: getattr(body, name)
+        for name in body.model_fields_set & SettingChanges.model_fields.keys()
+        if getattr(body, name) is not None
     }
+    changes = SettingChanges.model_construct(set(given), **given)
     return ParsedCommand(Command(action=action, changes=changes), transaction)
 
 
@@ -219,24 +221,6 @@ def response_topic_problem(topic: str, *, own: tuple[str, ...]) -> str | None:
 def _short(exc: BaseException) -> str:
     text = str(exc) or type(exc).__name__
     return text if len(text) <= 120 else text[:117] + "..."
-
-
-def response_payload(
-    *,
-    ok: bool,
-    transaction: Transaction | None,
-    code: str | None = None,
-    message: str | None = None,
-    field: str | None = None,
-    state: dict[str, Any] | None = None,
-) -> bytes:
-    """The JSON reply on `…/response`."""
-    body: dict[str, Any] = {"status": "ok" if ok else "error", "transaction": transaction}
-    if not ok:
-        body["error"] = {"code": code, "message": message, "field": field}
-    if state is not None:
-        body["state"] = state
-    return to_json(body)
 
 
 def to_json(data: dict[str, Any]) -> bytes:

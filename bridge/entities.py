@@ -1,7 +1,8 @@
-"""The Home Assistant entity table (docs/home-assistant.md): the one place each entity is defined.
+"""The Home Assistant entity table: the one place each entity is defined.
 
-Discovery payloads are generated from it (`bridge.discovery`); the entity table of
-`docs/home-assistant.md` is held to it by a test.
+Discovery payloads are generated from it (`bridge.discovery`). Its templates read the fields of
+`bridge.contract`'s messages (a test fails on a field that does not exist), and the entity table
+of `docs/home-assistant.md` is held to it by a test.
 """
 
 from __future__ import annotations
@@ -10,19 +11,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from device.control.faults import FaultCode
-from device.control.massager import Status
+from device.control.massager import EventType, Status
 from device.control.selftest import SELFTEST_RESULTS
 from device.settings import PRESETS, Heat, Mode, Posture, Vibration
 
-EVENT_TYPES = [
-    "session_started",
-    "session_completed",
-    "session_stopped",
-    "fault_raised",
-    "fault_cleared",
-    "selftest_started",
-    "selftest_finished",
-]
+EVENT_TYPES = [e.value for e in EventType]
 
 
 @dataclass(frozen=True, slots=True)

@@ -68,6 +68,13 @@ def intensity_setpoint_mmhg(level: int) -> int:
     return 10 + 10 * level
 
 
+def known_preset(value: str | None) -> str | None:
+    """`value`, when it names a preset (or is None)."""
+    if value is not None and value not in PRESETS:
+        raise ValueError(f"unknown preset {value!r}; choose one of {', '.join(PRESETS)}")
+    return value
+
+
 class SessionSettings(BaseModel):
     """What the user chose for a session (README: Settings). Frozen: changes make a new object."""
 
@@ -86,27 +93,63 @@ class SessionSettings(BaseModel):
     rest_s: float | None = Field(None, ge=0, le=120)
     heat_minutes: int | None = Field(None, ge=1, le=30)
 
-    def with_changes(self, **changes: Any) -> SessionSettings:
-        """Return a validated copy with `changes` applied; a preset applies first."""
-        data = self.model_dump()
-        preset = changes.pop("preset", None)
+    def changed(self, changes: SettingChanges) -> SessionSettings:
+        """A copy with `changes` applied (a preset first); they were validated when made."""
+        given = changes.given()
+        preset = given.pop("preset", None)
+        update: dict[str, Any] = {}
+        base = self
         if preset is not None:
-            data = PRESETS[preset].model_dump() if preset in PRESETS else {**data, "preset": preset}
-        elif set(changes) & {"mode", "heat", "intensity", "duration_min", "posture"}:
-            data["preset"] = None  # the settings no longer are the preset's
-            if "mode" in changes:
-                data["rest_s"] = None
-            if "heat" in changes:
-                data["heat_minutes"] = None
-        data.update(changes)
-        return SessionSettings.model_validate(data)
+            base = PRESETS[preset]
+        elif set(given) & {"mode", "heat", "intensity", "duration_min", "posture"}:
+            update["preset"] = None  # the settings no longer are the preset's
+            if "mode" in given:
+                update["rest_s"] = None
+            if "heat" in given:
+                update["heat_minutes"] = None
+        return base.model_copy(update={**update, **given})
 
-    @field_validator("preset")
-    @classmethod
-    def _known_preset(cls, value: str | None) -> str | None:
-        if value is not None and value not in PRESETS:
-            raise ValueError(f"unknown preset {value!r}; choose one of {', '.join(PRESETS)}")
-        return value
+    def with_changes(self, **changes: Any) -> SessionSettings:
+        """A copy with `changes` applied, validated (the Python API's way to say `changed`).
+
+        Raises:
+            ValidationError: a change is out of range or unknown; nothing changed.
+        """
+        return self.changed(SettingChanges(**changes))
+
+    _known_preset = field_validator("preset")(known_preset)
+
+
+class SettingChanges(BaseModel):
+    """The settings a command changes, validated once: each one not given stays as it is."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+
+    mode: Mode | None = Field(None, description="compression pattern")
+    intensity: Intensity | None = Field(None, description="pressure level")
+    heat: Heat | None = Field(None, description="heater level")
+    vibration: Vibration | None = Field(None, description="vibration level")
+    duration_min: DurationMin | None = Field(None, description="session length, minutes")
+    zone_boost: str | None = Field(None, description="a zone of this device, or none")
+    posture: Posture | None = Field(None, description="seated lowers the upper zones")
+    preset: str | None = Field(None, description="a preset: sets every field first")
+
+    def given(self) -> dict[str, Any]:
+        """The changes, by field, as typed values."""
+        return {name: getattr(self, name) for name in self.model_fields_set}
+
+    def __bool__(self) -> bool:
+        return bool(self.model_fields_set)
+
+    _known_preset = field_validator("preset")(known_preset)
+
+
+class SettingRejectedError(ValueError):
+    """Settings that do not fit this device; `field` names the setting at fault."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field = field
 
 
 PRESETS: dict[str, SessionSettings] = {}
@@ -270,9 +313,14 @@ class DeviceSettings(BaseModel):
         return self
 
     def check_session(self, settings: SessionSettings) -> None:
-        """Raise ValueError when `settings` do not fit this device (e.g. an unknown boost zone)."""
+        """Refuse `settings` that do not fit this device (e.g. an unknown boost zone).
+
+        Raises:
+            SettingRejectedError: naming the setting.
+        """
         if settings.zone_boost != NO_BOOST and settings.zone_boost not in self.zones:
-            raise ValueError(
-                f"zone_boost: unknown zone {settings.zone_boost!r}; "
-                f"choose none or one of {', '.join(self.zones)}"
+            raise SettingRejectedError(
+                "zone_boost",
+                f"unknown zone {settings.zone_boost!r}; choose none or one of "
+                f"{', '.join(self.zones)}",
             )

@@ -7,6 +7,7 @@ docs loads through the real settings model; the ``config check`` example is what
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -206,3 +207,19 @@ def test_nothing_cites_a_document_the_repository_does_not_have() -> None:
         if outside.search(line) and p != Path(__file__)
     ]
     assert not cited, cited
+
+
+def test_the_mqtt_reference_is_generated_from_the_code() -> None:
+    """docs/mqtt.md is what `scripts/docs` writes today (run it after changing the contract)."""
+    from bridge.mqtt_reference import render
+
+    written = (ROOT / "docs" / "mqtt.md").read_text()
+    assert written == render(), "docs/mqtt.md is out of date: run scripts/docs"
+
+
+def test_every_sample_payload_in_the_mqtt_reference_is_valid_json() -> None:
+    text = (ROOT / "docs" / "mqtt.md").read_text()
+    samples = re.findall(r"```json\n(.*?)```", text, flags=re.DOTALL)
+    assert len(samples) >= 5
+    for sample in samples:
+        json.loads(sample)

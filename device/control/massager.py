@@ -15,8 +15,6 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from pydantic import ValidationError
-
 from device.control.faults import FaultCode, Priority
 from device.control.heating import HeatController
 from device.control.patterns import Knead, Pattern, Phase, make_pattern
@@ -32,6 +30,8 @@ from device.settings import (
     Heat,
     Mode,
     SessionSettings,
+    SettingChanges,
+    SettingRejectedError,
 )
 
 
@@ -67,7 +67,7 @@ class Command:
     """An action and/or setting changes, applied together or not at all."""
 
     action: Action | None = None
-    changes: Mapping[str, Any] = field(default_factory=dict)
+    changes: SettingChanges = field(default_factory=SettingChanges)
 
 
 class CommandRejectedError(Exception):
@@ -107,19 +107,59 @@ class SessionRecord:
     cycles: int = 0
 
 
+class EventType(StrEnum):
+    """What an event says happened (docs/mqtt.md lists each one's fields)."""
+
+    SESSION_STARTED = "session_started"
+    SESSION_COMPLETED = "session_completed"
+    SESSION_STOPPED = "session_stopped"
+    FAULT_RAISED = "fault_raised"
+    FAULT_CLEARED = "fault_cleared"
+    SELFTEST_STARTED = "selftest_started"
+    SELFTEST_FINISHED = "selftest_finished"
+
+
 @dataclass(frozen=True, slots=True)
 class Event:
-    """Something that happened, for the event stream (`event_type`: README, MQTT)."""
+    """Something that happened, for the event stream."""
 
-    event_type: str
+    event_type: EventType
     at: float
     session_id: str | None
     data: Mapping[str, Any] = field(default_factory=dict)
 
 
-def _tenth(value: float) -> float:
-    """Round to 0.1 for display; a reading of -0.04 shows as 0.0, not -0.0."""
-    return round(value, 1) + 0.0
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """What the device is doing at one instant, in its own types and units, unrounded.
+
+    The bridge shapes it for MQTT and Home Assistant (`bridge.contract`).
+    """
+
+    status: Status
+    phase: Phase | None
+    settings: SessionSettings
+    remaining_s: float
+    elapsed_s: float
+    progress: float
+    """Share of the session done, 0 to 1 (0 when none is active)."""
+    ends_at: datetime | None
+    session_id: str | None
+    pressures: Mapping[str, float]
+    """mmHg per zone."""
+    targets: Mapping[str, float | None]
+    """mmHg per zone; None where the zone is venting or idle."""
+    heater_c: float | None
+    """The warmest heater; None before any reading."""
+    fault: FaultCode | None
+    fault_message: str | None
+    sessions_completed: int
+    therapy_s_total: float
+
+    @property
+    def active(self) -> bool:
+        """A session is on (fit check, running or paused)."""
+        return self.status in ACTIVE
 
 
 def _drive_orders(drive: Drive, orders: Orders) -> None:
@@ -132,14 +172,6 @@ def _drive_orders(drive: Drive, orders: Orders) -> None:
         orders.heater_on[h] = h in drive.heaters
     orders.heater_supply = drive.heater_supply
     orders.vibration = drive.vibration
-
-
-def _describe(error: ValidationError) -> str:
-    parts = []
-    for e in error.errors():
-        where = ".".join(str(x) for x in e["loc"]) or "command"
-        parts.append(f"{where}: {e['msg']}")
-    return "; ".join(parts)
 
 
 class Massager:
@@ -236,7 +268,7 @@ class Massager:
             self.history.append(interrupted)
             self.therapy_s_total += interrupted.running_s
             self._emit(
-                "session_stopped",
+                EventType.SESSION_STOPPED,
                 now,
                 end_reason="interrupted",
                 duration_s=round(interrupted.running_s, 1),
@@ -251,17 +283,11 @@ class Massager:
         """
         settings = self.settings
         if command.changes:
+            settings = self.settings.changed(command.changes)
             try:
-                settings = self.settings.with_changes(**command.changes)
                 self.device.check_session(settings)
-            except ValidationError as exc:
-                loc = exc.errors()[0]["loc"]
-                field = str(loc[0]) if loc else None
-                raise CommandRejectedError("invalid", _describe(exc), field) from None
-            except ValueError as exc:  # device-specific checks name the field first
-                raise CommandRejectedError("invalid", str(exc), str(exc).split(":")[0]) from None
-            except TypeError as exc:  # e.g. an unhashable preset through the Python API
-                raise CommandRejectedError("invalid", str(exc)) from None
+            except SettingRejectedError as exc:
+                raise CommandRejectedError("invalid", str(exc), exc.field) from None
         action = command.action
         status = self.status
         if action in (Action.START, Action.PAUSE, Action.RESUME) and status is Status.SELF_TEST:
@@ -373,7 +399,7 @@ class Massager:
         )
         self._selftest_id = f"selftest-{self._new_id()}"
         self._set_status(Status.SELF_TEST, now)
-        self._emit("selftest_started", now)
+        self._emit(EventType.SELFTEST_STARTED, now)
 
     def _end_selftest(self, now: float, *, aborted: str | None = None) -> None:
         test = self.selftest
@@ -388,7 +414,7 @@ class Massager:
             "wiring": self.wiring,
         }
         self._emit(
-            "selftest_finished",
+            EventType.SELFTEST_FINISHED,
             now,
             result=report["result"],
             duration_s=report["duration_s"],
@@ -430,7 +456,7 @@ class Massager:
         self._fit_vented = False
         self._set_status(Status.FIT_CHECK, now)
         self._emit(
-            "session_started",
+            EventType.SESSION_STARTED,
             now,
             preset=self.settings.preset,
             mode=self.settings.mode.value,
@@ -447,10 +473,10 @@ class Massager:
         session.cycles = self.cycles
         self.history.append(session)
         self.therapy_s_total += session.running_s
-        kind = "session_stopped"
+        kind = EventType.SESSION_STOPPED
         if reason == "completed":
             self.sessions_completed += 1
-            kind = "session_completed"
+            kind = EventType.SESSION_COMPLETED
         self._emit(kind, now, end_reason=reason, duration_s=round(session.running_s, 1))
         self._heat.reset()
         if self.status is not Status.FAULT:
@@ -465,7 +491,7 @@ class Massager:
         self.fault_message = ""
         if self.status is Status.FAULT:
             self._set_status(Status.VENTING, now)
-        self._emit("fault_cleared", now, code=code.value)
+        self._emit(EventType.FAULT_CLEARED, now, code=code.value)
         return True, f"fault {code} cleared"
 
     # -- the tick -------------------------------------------------------------------------
@@ -606,7 +632,7 @@ class Massager:
         self.fault = trip.code
         self.fault_message = trip.message
         self._emit(
-            "fault_raised",
+            EventType.FAULT_RAISED,
             now,
             code=trip.code.value,
             priority=trip.priority.value,
@@ -625,7 +651,7 @@ class Massager:
         self.status = status
         self._since = now
 
-    def _emit(self, event_type: str, now: float, **data: Any) -> None:
+    def _emit(self, event_type: EventType, now: float, **data: Any) -> None:
         session_id = self.session.id if self.session else None
         self._events.append(Event(event_type=event_type, at=now, session_id=session_id, data=data))
 
@@ -660,43 +686,30 @@ class Massager:
             return 0.0
         return max(self.settings.duration_min * 60.0 - self.session.running_s, 0.0)
 
-    def snapshot(self, now: float) -> dict[str, Any]:
-        """The device state as plain data (the basis of the MQTT `state` payload)."""
+    def snapshot(self, now: float) -> Snapshot:
+        """What the device is doing now (the basis of the MQTT `state` and `telemetry`)."""
         s = self.settings
         zones = self.device.zones
         active = self.status in ACTIVE and self.session is not None
         elapsed = self.session.running_s if active and self.session else 0.0
         remaining = self.remaining_s()
-        total = s.duration_min * 60.0
         ends_at = None
         if self.status in (Status.RUNNING, Status.FIT_CHECK):
-            ends_at = (self._wall(now) + timedelta(seconds=remaining)).isoformat()
-        phase = self.phase
-        return {
-            "status": self.status.value,
-            "phase": phase.value if phase else None,
-            "power": "ON" if self.status in ACTIVE else "OFF",
-            "mode": s.mode.value,
-            "preset": s.preset,
-            "intensity": s.intensity,
-            "heat": s.heat.value,
-            "vibration": s.vibration.value,
-            "duration_min": s.duration_min,
-            "posture": s.posture.value,
-            "zone_boost": s.zone_boost,
-            "remaining_s": round(remaining),
-            "elapsed_s": round(elapsed),
-            "progress": round(100.0 * elapsed / total) if active else 0,
-            "ends_at": ends_at,
-            "session_id": self.session.id if active and self.session else None,
-            "pressure_mmhg": {z: _tenth(p) for z, p in zip(zones, self.pressures, strict=True)},
-            "target_mmhg": {
-                z: None if t is None else _tenth(t)
-                for z, t in zip(zones, self.targets, strict=True)
-            },
-            "heater_c": None if self.hottest_c is None else _tenth(self.hottest_c),
-            "fault": self.fault.value if self.fault else None,
-            "fault_message": self.fault_message or None,
-            "sessions_completed": self.sessions_completed,
-            "therapy_minutes_total": round(self.therapy_s_total / 60.0, 1),
-        }
+            ends_at = self._wall(now) + timedelta(seconds=remaining)
+        return Snapshot(
+            status=self.status,
+            phase=self.phase,
+            settings=s,
+            remaining_s=remaining,
+            elapsed_s=elapsed,
+            progress=elapsed / (s.duration_min * 60.0) if active else 0.0,
+            ends_at=ends_at,
+            session_id=self.session.id if active and self.session else None,
+            pressures=dict(zip(zones, self.pressures, strict=True)),
+            targets=dict(zip(zones, self.targets, strict=True)),
+            heater_c=self.hottest_c,
+            fault=self.fault,
+            fault_message=self.fault_message or None,
+            sessions_completed=self.sessions_completed,
+            therapy_s_total=self.therapy_s_total,
+        )

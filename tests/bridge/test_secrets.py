@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 from pathlib import Path
@@ -81,7 +80,7 @@ def test_the_password_is_never_shown(
         agent.remember(agent.runner.clock.now(), force=True)
         agent.close()
         asyncio.run(asyncio.sleep(0))
-    assert SECRET not in json.dumps(agent.state(0.0))
+    assert SECRET not in agent.state(0.0).payload().decode()
     assert SECRET not in (tmp_path / "state" / "memory.json").read_text()
     assert SECRET not in caplog.text
     assert all(

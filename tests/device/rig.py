@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import itertools
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from device.backends.sim import FaultInjection, SimConfig, SimulatedMassager
 from device.control.massager import Action, Command, Massager, Outcome, Status
 from device.hal import Hardware, Orders
 from device.runner import Runner, VirtualClock
-from device.settings import DeviceSettings, SessionSettings
+from device.settings import DeviceSettings, SessionSettings, SettingChanges
 
 EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -97,8 +98,8 @@ class Rig:
                 return True
         return False
 
-    def send(self, action: Action | None = None, **changes: object) -> Outcome:
-        return self.runner.submit(Command(action=action, changes=changes))
+    def send(self, action: Action | None = None, **changes: Any) -> Outcome:
+        return self.runner.submit(Command(action=action, changes=SettingChanges(**changes)))
 
     def start(self) -> None:
         self.send(Action.START)

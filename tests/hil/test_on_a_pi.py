@@ -90,6 +90,7 @@ def test_a_fit_check_inflates_and_stop_vents(pi: Any, settings: Any) -> None:
 
     from device.control.massager import Action, Command, Massager, Status
     from device.runner import MonotonicClock, Runner
+    from device.settings import SettingChanges
 
     massager = Massager(
         device=settings.device, wall=lambda t: datetime.now(UTC), new_id=lambda: str(uuid.uuid4())
@@ -110,7 +111,7 @@ def test_a_fit_check_inflates_and_stop_vents(pi: Any, settings: Any) -> None:
         stop = asyncio.Event()
         task = asyncio.create_task(runner.run(stop=stop))
         try:
-            runner.submit(Command(action=Action.START, changes={"preset": "first_use"}))
+            runner.submit(Command(action=Action.START, changes=SettingChanges(preset="first_use")))
             await asyncio.wait_for(running.wait(), 30)  # the fit check passed
             reached = max(pressures(pi))
             runner.submit(Command(action=Action.STOP))
