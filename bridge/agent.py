@@ -35,7 +35,6 @@ from bridge.contract import EventMessage, State, Telemetry, response
 from bridge.discovery import DeviceInfo, discovery_messages
 from bridge.outbox import Message, Outbox
 from bridge.ratelimit import LogLimiter, TokenBucket
-from bridge.store import Memory, Store
 from bridge.transport import (
     Client,
     FatalSessionError,
@@ -47,6 +46,7 @@ from bridge.transport import (
 )
 from device import __version__
 from device.control.massager import ACTIVE, Action, Command, CommandRejectedError
+from device.store import Memory, Store
 
 if TYPE_CHECKING:
     from bridge.config import AgentSettings

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from bridge.store import claim, load_calibration, save_calibration
 from device.calibration import MAX_ERROR, Calibration, ChannelCalibration
 from device.hal import Orders
+from device.store import claim, load_calibration, save_calibration
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -320,7 +320,7 @@ def calibrate_command(
 ) -> int:
     """`legwave calibrate`: 0 when every zone asked for is calibrated, 1 when not, 2 on errors."""
     from bridge.selftest import open_bench
-    from device.backends.pi.board import HardwareUnavailableError
+    from device.backends import HardwareUnavailableError
     from device.backends.sim import FaultInjection, FaultSpecError
 
     names = list(settings.device.zones)

@@ -14,7 +14,6 @@ import os
 import re
 import secrets
 import stat
-import tempfile
 import time
 from pathlib import Path
 from typing import Any, Literal, Self
@@ -41,6 +40,7 @@ from bridge.codec import DEVICE_ID
 from device.backends import BackendName
 from device.backends.pi.config import PiConfig
 from device.settings import DeviceSettings
+from device.store import write_atomic
 
 log = logging.getLogger(__name__)
 _yaml_path: contextvars.ContextVar[Path | None] = contextvars.ContextVar("yaml_path", default=None)
@@ -340,26 +340,6 @@ def _describe(error: Any) -> list[str]:
         else:
             lines.append(f"{where or '(top level)'}: {part}")
     return lines
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write `text` to `path` so that a crash leaves the old or the new file, never a torn one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def resolve_device_id(settings: AgentSettings, *, create: bool = True) -> str:

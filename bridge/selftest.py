@@ -18,7 +18,11 @@ from typing import TYPE_CHECKING, Any
 
 from bridge.codec import pretty_json
 from bridge.service import refuse_unscaled, wiring_fingerprint
-from bridge.store import (
+from device.backends import Simulated
+from device.calibration import Calibration, calibrated
+from device.control.massager import Action, Command, Massager, Status
+from device.runner import MonotonicClock, Runner, VirtualClock
+from device.store import (
     Memory,
     StateDirectoryInUseError,
     Store,
@@ -26,10 +30,6 @@ from bridge.store import (
     load_calibration,
     restore,
 )
-from device.backends import Simulated
-from device.calibration import Calibration, calibrated
-from device.control.massager import Action, Command, Massager, Status
-from device.runner import MonotonicClock, Runner, VirtualClock
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -118,7 +118,7 @@ def run_selftest(
 
     Raises:
         StateDirectoryInUseError: an agent runs on this state directory (send it the command).
-        device.backends.pi.board.HardwareUnavailableError: the backend cannot open here.
+        device.backends.HardwareUnavailableError: the backend cannot open here.
     """
     lock = claim(settings.state_dir)
     try:
@@ -233,7 +233,7 @@ def selftest_command(
     as_json: bool,
 ) -> int:
     """The `legwave selftest` command: 0 when it passed, 1 when not, 2 when it could not run."""
-    from device.backends.pi.board import HardwareUnavailableError
+    from device.backends import HardwareUnavailableError
     from device.backends.sim import FaultInjection, FaultSpecError
 
     if fault_specs and settings.backend != "sim":

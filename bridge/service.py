@@ -16,7 +16,13 @@ from typing import TYPE_CHECKING
 from bridge.agent import Agent, DuplicateAgentError
 from bridge.broker import BrokerUnavailableError, Mosquitto, port_open
 from bridge.config import resolve_device_id
-from bridge.store import (
+from bridge.systemd import Notifier
+from bridge.transport import quiet_teardown
+from device.backends import PI_BACKENDS, HardwareUnavailableError, open_backend
+from device.calibration import Calibration, calibrated
+from device.control.massager import Massager
+from device.runner import MonotonicClock, Runner
+from device.store import (
     CalibrationFileError,
     StateDirectoryInUseError,
     Store,
@@ -24,13 +30,6 @@ from bridge.store import (
     load_calibration,
     restore,
 )
-from bridge.systemd import Notifier
-from bridge.transport import quiet_teardown
-from device.backends import PI_BACKENDS, open_backend
-from device.backends.pi.board import HardwareUnavailableError
-from device.calibration import Calibration, calibrated
-from device.control.massager import Massager
-from device.runner import MonotonicClock, Runner
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator

@@ -13,6 +13,11 @@ if TYPE_CHECKING:
     from device.hal import Hardware
     from device.settings import DeviceSettings
 
+
+class HardwareUnavailableError(RuntimeError):
+    """A backend cannot run here (no Pi, library, board or calibration); the message says why."""
+
+
 BackendName = Literal["sim", "gpiozero", "rpigpio", "plant"]
 BACKENDS: tuple[BackendName, ...] = ("sim", "gpiozero", "rpigpio", "plant")
 PI_BACKENDS: tuple[BackendName, ...] = ("gpiozero", "rpigpio")
@@ -80,7 +85,7 @@ def open_backend(
     `seed`: the simulator's (``sim`` only).
 
     Raises:
-        device.backends.pi.board.HardwareUnavailableError: the backend cannot run here; the
+        HardwareUnavailableError: the backend cannot run here; the
             message says what to install or change.
     """
     if name == "sim":

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bridge.cli import main
-from bridge.store import claim, load_calibration
+from device.store import claim, load_calibration
 
 ZONES = ["foot", "ankle", "calf", "upper_calf"]
 WIRING_FAULTS = [

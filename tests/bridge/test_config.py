@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 
 from bridge.cli import main
-from bridge.config import ConfigError, load_settings, resolve_device_id, write_atomic
+from bridge.config import ConfigError, load_settings, resolve_device_id
 from bridge.outbox import Message, Outbox
 from bridge.transport import backoff_delay
+from device.store import write_atomic
 
 
 def write(tmp_path: Path, text: str) -> Path:

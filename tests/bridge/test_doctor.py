@@ -12,10 +12,10 @@ from bridge.config import AgentSettings, load_settings
 from bridge.doctor import Check, Host, run_checks
 from bridge.doctor import Doctor as _Doctor
 from bridge.service import wiring_fingerprint
-from bridge.store import Memory, Store, save_calibration
 from device.backends.plant.model import Plant
 from device.backends.sim import SimulatedMassager
 from device.calibration import Calibration, ChannelCalibration
+from device.store import Memory, Store, save_calibration
 from tests.device.pi.conftest import PI4, PI5, gpiozero_board
 
 

@@ -11,7 +11,7 @@ import pytest
 from bridge.cli import main
 from bridge.config import load_settings
 from bridge.service import wiring_fingerprint
-from bridge.store import Store, claim
+from device.store import Store, claim
 
 pytestmark = pytest.mark.usefixtures("cli_state_dir")
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from bridge.broker import Mosquitto
-from bridge.store import Store
+from device.store import Store
 from tests.faults.conftest import BASE, Process, agent_env, seed_memory, status, wait_until
 from tests.integration.conftest import observer
 

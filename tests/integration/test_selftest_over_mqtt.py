@@ -9,7 +9,7 @@ from pathlib import Path
 
 from bridge.broker import Mosquitto
 from bridge.discovery import device_payload
-from bridge.store import Store
+from device.store import Store
 from tests.integration.conftest import agent_settings, observer, running_agent
 
 BASE = "legwave/lwtest"

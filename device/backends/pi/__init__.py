@@ -12,8 +12,9 @@ import math
 import time
 from typing import TYPE_CHECKING, Any
 
+from device.backends import HardwareUnavailableError
 from device.backends.pi.ads1115 import Ads1115, LockedBus
-from device.backends.pi.board import MODEL_PATH, HardwareUnavailableError
+from device.backends.pi.board import MODEL_PATH
 from device.backends.pi.config import (
     Ads1115Pressure,
     AdsChannel,

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from device.backends import HardwareUnavailableError
+
 MODEL_PATH = Path("/proc/device-tree/model")
-
-
-class HardwareUnavailableError(RuntimeError):
-    """The chosen hardware backend cannot run here; the message says what to do."""
 
 
 def board_model(path: Path = MODEL_PATH) -> str | None:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from device.backends.pi.board import MODEL_PATH, HardwareUnavailableError, require_pi
+from device.backends import HardwareUnavailableError
+from device.backends.pi.board import MODEL_PATH, require_pi
 
 INSTALL_HINT = "install the Pi extras: pip install 'legwave[pi]'"
 

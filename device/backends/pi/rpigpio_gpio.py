@@ -6,12 +6,8 @@ import importlib
 from pathlib import Path
 from typing import Any
 
-from device.backends.pi.board import (
-    MODEL_PATH,
-    HardwareUnavailableError,
-    is_pi5_family,
-    require_pi,
-)
+from device.backends import HardwareUnavailableError
+from device.backends.pi.board import MODEL_PATH, is_pi5_family, require_pi
 
 PI5_HINT = (
     "RPi.GPIO does not support the Pi 5: use the rpi-lgpio package, which provides the same "

@@ -7,7 +7,7 @@ import socket
 import threading
 from typing import TYPE_CHECKING, Any
 
-from device.backends.pi.board import HardwareUnavailableError
+from device.backends import HardwareUnavailableError
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -10,10 +10,9 @@ from pathlib import Path
 import pytest
 from gpiozero.pins.mock import MockFactory, MockPWMPin
 
-from device.backends import open_backend
+from device.backends import HardwareUnavailableError, open_backend
 from device.backends.pi import (
     CalibrationError,
-    HardwareUnavailableError,
     PiHardware,
     open_gpio,
     open_i2c,

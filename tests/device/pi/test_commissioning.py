@@ -13,8 +13,8 @@ import pytest
 from bridge.calibrate import Bench, calibrate
 from bridge.config import load_settings
 from bridge.service import build, refuse_unscaled, wiring_fingerprint
+from device.backends import HardwareUnavailableError
 from device.backends.pi import PiHardware
-from device.backends.pi.board import HardwareUnavailableError
 from device.backends.pi.config import Hx710bPressure, PiConfig
 from device.backends.plant.model import BOARD_COUNTS_PER_MMHG, Plant
 from device.backends.sim import SimulatedMassager
@@ -94,8 +94,8 @@ def test_uncalibrated_channels_keep_sessions_refused_and_a_calibration_is_applie
 ) -> None:
     from datetime import UTC, datetime
 
-    from bridge.store import save_calibration
     from device.calibration import Calibration, ChannelCalibration
+    from device.store import save_calibration
 
     settings = load_settings(None, backend="gpiozero", state_dir=str(tmp_path / "state"))
     massager = build(settings, host="127.0.0.1", port=1).massager

@@ -15,6 +15,7 @@ import fcntl
 import json
 import logging
 import os
+import tempfile
 import threading
 import time
 from datetime import UTC, datetime
@@ -23,7 +24,6 @@ from typing import TYPE_CHECKING, Any, Literal, TextIO
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from bridge.config import write_atomic
 from device.calibration import Calibration
 from device.control.massager import SessionRecord
 from device.settings import SessionSettings
@@ -32,6 +32,27 @@ if TYPE_CHECKING:
     from device.control.massager import Massager
 
 log = logging.getLogger(__name__)
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write `text` to `path` so that a crash leaves the old or the new file, never a torn one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
 
 FILENAME = "memory.json"
 HISTORY = 100

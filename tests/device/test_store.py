@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from bridge.store import FILENAME, Memory, Store, restore
 from device.control.massager import Action, Status
 from device.settings import SessionSettings
+from device.store import FILENAME, Memory, Store, restore
 from tests.device.rig import Rig
 
 
@@ -174,7 +174,7 @@ def test_a_failed_write_is_counted_and_the_writer_goes_on(tmp_path: Path) -> Non
 WRITER = """
 import sys
 from pathlib import Path
-from bridge.store import Memory, SessionEntry, Store
+from device.store import Memory, SessionEntry, Store
 from datetime import datetime, UTC
 store = Store(Path(sys.argv[1]))
 history = [SessionEntry(id=f"s{i}", started_at=datetime.now(UTC)) for i in range(100)]
