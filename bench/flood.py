@@ -1,12 +1,12 @@
 """The flood suite: `stop` and `vent` against floods of junk on `…/set`.
 
-At 1,000 and 4,000 messages a second and as fast as this machine can send (the flooder speaks
-MQTT over a raw socket, far faster than any MQTT library), and, as the baseline in the same run,
-with no flood at all. For each: a person's client (another process) starts a session on the
-power line, then sends `stop` or `vent` on `…/set` or on `…/power` in turn; measured is the
-time from its publish to the first exhaust valve told to open, and whether it happened at all.
-Also: how late the 50 Hz control ticks were, the agent's memory before and after, the log lines
-it wrote, and how many messages it handled.
+At 1,000 and 4,000 messages a second and as fast as this machine can send (the flooder,
+`testkit/flooder.py`, speaks MQTT over a raw socket, far faster than any MQTT library), and, as
+the baseline in the same run, with no flood at all. For each: a person's client (another
+process) starts a session on the power line, then sends `stop` or `vent` on `…/set` or on
+`…/power` in turn; measured is the time from its publish to the first exhaust valve told to
+open, and whether it happened at all. Also: how late the 50 Hz control ticks were, the agent's
+memory before and after, the log lines it wrote, and how many messages it handled.
 
 Run: bench/run flood [--probes 16] [--write-doc]. With --write-doc the
 table replaces the one in docs/reliability.md.
@@ -34,10 +34,10 @@ from bridge.broker import Mosquitto
 from bridge.config import load_settings
 from bridge.service import serving
 from device.control.massager import Status
+from testkit.flooder import flooder_command
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "reliability.md"
-FLOODER = ROOT / "tests" / "faults" / "flooder.py"
 PROBE = ROOT / "bench" / "probe.py"
 DEVICE = "benchflood"
 BASE = f"legwave/{DEVICE}"
@@ -138,19 +138,8 @@ async def measure(
         commands_before = agent.stats.commands
         flooder = None
         if rate is not None:
-            flooder = await asyncio.create_subprocess_exec(
-                sys.executable,
-                str(FLOODER),
-                "--port",
-                str(port),
-                "--topic",
-                f"{BASE}/set",
-                "--rate",
-                str(rate),
-                "--seconds",
-                str(seconds),
-                stdout=asyncio.subprocess.PIPE,
-            )
+            command = flooder_command(port, f"{BASE}/set", rate=rate, seconds=seconds)
+            flooder = await asyncio.create_subprocess_exec(*command, stdout=asyncio.subprocess.PIPE)
         root.addHandler(counter)
         await asyncio.sleep(1.0)  # the flood under way
         agent.runner.lateness = result.lateness_ms

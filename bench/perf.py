@@ -42,6 +42,7 @@ from device.settings import DeviceSettings, SessionSettings, SettingChanges
 from device.simulate import simulate
 
 ROOT = Path(__file__).resolve().parents[1]
+CHILDREN = Path(__file__).resolve().parent / "children"
 DOC = ROOT / "docs" / "performance.md"
 IMG = ROOT / "docs" / "img"
 BASE = "legwave/benchdev"
@@ -89,19 +90,6 @@ def cli(*args: str, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
         return subprocess.Popen(
             [sys.executable, "-m", "bridge.cli", *args], env=env, stderr=out, stdout=out
         )
-
-
-ECHO = """
-import asyncio, socket, sys, aiomqtt
-NO_DELAY = [(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
-async def main():
-    async with aiomqtt.Client("127.0.0.1", int(sys.argv[1]), socket_options=NO_DELAY) as c:
-        await c.subscribe("bench/echo/in", qos=1)
-        print("ready", flush=True)
-        async for m in c.messages:
-            await c.publish("bench/echo/out", m.payload, qos=1)
-asyncio.run(main())
-"""
 
 
 class Figures:
@@ -155,7 +143,9 @@ async def latency_and_footprint(fig: Figures, broker: Mosquitto, samples: int, w
     subprocess.run([sys.executable, "-c", "import aiomqtt, pydantic"], check=True)
     import_s = time.perf_counter() - t0
     echo = subprocess.Popen(  # noqa: ASYNC220 - started once, before any timing
-        [sys.executable, "-c", ECHO, str(broker.port)], stdout=subprocess.PIPE, text=True
+        [sys.executable, str(CHILDREN / "echo.py"), str(broker.port)],
+        stdout=subprocess.PIPE,
+        text=True,
     )
     assert echo.stdout is not None
     echo.stdout.readline()
@@ -240,21 +230,6 @@ async def latency_and_footprint(fig: Figures, broker: Mosquitto, samples: int, w
     )
 
 
-PUBLISHER = """
-import sys, time, socket, paho.mqtt.client as mqtt
-port, topic = int(sys.argv[1]), sys.argv[2]
-c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="bench-publisher")
-c.connect("127.0.0.1", port)
-c.socket().setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-c.loop_start()
-print("ready", flush=True)
-for line in sys.stdin:
-    sent = time.monotonic()
-    c.publish(topic, '{"action": "%s"}' % line.strip(), qos=1)
-    print(sent, flush=True)
-"""
-
-
 async def stop_to_valves(fig: Figures, broker: Mosquitto, samples: int, work: Path) -> None:
     """`stop` published by another process → the first exhaust valve told to open."""
     settings = load_settings(
@@ -268,8 +243,7 @@ async def stop_to_valves(fig: Figures, broker: Mosquitto, samples: int, work: Pa
         await asyncio.wait_for(agent.connected.wait(), 15)
         pub = await asyncio.create_subprocess_exec(
             sys.executable,
-            "-c",
-            PUBLISHER,
+            str(CHILDREN / "publisher.py"),
             str(broker.port),
             agent.topics.set,
             stdin=asyncio.subprocess.PIPE,
@@ -307,25 +281,6 @@ async def stop_to_valves(fig: Figures, broker: Mosquitto, samples: int, work: Pa
     )
 
 
-FLOODER = """
-import sys, time, json, random, paho.mqtt.client as mqtt
-port, per_s, seconds = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
-rng = random.Random(1)
-c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="bench-flooder")
-c.connect("127.0.0.1", port)
-c.loop_start()
-t0 = time.monotonic()
-n = 0
-while time.monotonic() - t0 < seconds:
-    for _ in range(10):
-        body = rng.choice([{"intensity": rng.randint(1, 7)}, {"mode": "wave"}, {"x": 1}])
-        c.publish("legwave/benchloop/set", json.dumps(body), qos=0)
-        n += 1
-    time.sleep(max(0.0, t0 + n / per_s - time.monotonic()))
-c.loop_stop()
-"""
-
-
 async def loop_under_flood(fig: Figures, broker: Mosquitto, minutes: float, work: Path) -> None:
     """Tick lateness at 50 Hz under a 500/s command flood and 5 Hz telemetry, and without."""
     seconds = minutes * 60.0
@@ -347,7 +302,7 @@ async def loop_under_flood(fig: Figures, broker: Mosquitto, minutes: float, work
     await asyncio.wait_for(agent.connected.wait(), 15)
     agent.runner.submit(Command(action=Action.START, changes=SettingChanges(duration_min=60)))
     flooder = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", FLOODER, str(broker.port), "500", str(seconds)
+        sys.executable, str(CHILDREN / "paced_flood.py"), str(broker.port), "500", str(seconds)
     )
     agent_log = logging.getLogger("bridge.agent")
     agent_log.setLevel(logging.ERROR)  # the flood's refusals, summarised every 10 s, unread here
@@ -509,15 +464,6 @@ MYPYC_INI = """[mypy]
 strict = True
 plugins = pydantic.mypy
 """
-TIME_SIMULATE = """
-import time, device.control.supervisor as sup
-from device.settings import SessionSettings
-from device.simulate import simulate
-assert sup.__file__.endswith(".so"), sup.__file__
-t = time.perf_counter()
-report = simulate(SessionSettings(duration_min=60), seed=0)
-print(time.perf_counter() - t, report.ticks, report.end_reason)
-"""
 
 
 def compiled_speed() -> tuple[float, float] | None:
@@ -537,7 +483,7 @@ def compiled_speed() -> tuple[float, float] | None:
         build_s = time.perf_counter() - t0
         env = {**os.environ, "PYTHONPATH": tmp}
         out = subprocess.run(
-            [sys.executable, "-c", TIME_SIMULATE],
+            [sys.executable, str(CHILDREN / "time_simulate.py")],
             cwd=tmp,
             env=env,
             check=True,
@@ -549,33 +495,12 @@ def compiled_speed() -> tuple[float, float] | None:
         return float(wall), build_s
 
 
-HA_LIKE = """
-import sys, time, collections, paho.mqtt.client as mqtt
-port, seconds = int(sys.argv[1]), float(sys.argv[2])
-seen = collections.Counter()
-def on_message(c, u, m):
-    seen[m.topic] += 1
-c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="bench-ha")
-c.on_message = on_message
-c.connect("127.0.0.1", port)
-c.subscribe("legwave/+/state", qos=1)
-c.loop_start()
-print("ready", flush=True)
-sys.stdin.readline()  # the run is over: wait for what is still on its way, then count
-time.sleep(2.0)
-c.loop_stop()
-import json; print(json.dumps(dict(seen)), flush=True)
-"""
-
-
 async def fleet(fig: Figures, broker: Mosquitto, devices: int, seconds: float, work: Path) -> None:
     """`devices` agents in one process at 50 Hz with 1 Hz state; an HA-like subscriber counts."""
     ha = await asyncio.create_subprocess_exec(
         sys.executable,
-        "-c",
-        HA_LIKE,
+        str(CHILDREN / "ha_like.py"),
         str(broker.port),
-        str(seconds),
         stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
     )
@@ -652,31 +577,17 @@ async def fleet(fig: Figures, broker: Mosquitto, devices: int, seconds: float, w
     )
 
 
-GC_PAUSE = """
-import gc, sys, tempfile, time
-from pathlib import Path
-from bridge.config import load_settings
-from bridge.service import build, serving
-settings = load_settings(None, device_id="benchgc", state_dir=Path(tempfile.mkdtemp()))
-agent = build(settings, host="127.0.0.1", port=1)
-def pause_ms():
-    best = 1e9
-    for _ in range(5):
-        t = time.perf_counter(); gc.collect(); best = min(best, time.perf_counter() - t)
-    return 1000 * best
-before = pause_ms()
-gc.freeze()
-print(before, pause_ms(), gc.get_freeze_count())
-"""
-
-
 def gc_pause(fig: Figures) -> None:
     """A full collection in a started agent, before and after start-up is frozen.
 
     Run after `projection()`: the Pi figure uses its speed ratio.
     """
     out = subprocess.run(
-        [sys.executable, "-c", GC_PAUSE], capture_output=True, text=True, check=True, cwd=ROOT
+        [sys.executable, str(CHILDREN / "gc_pause.py")],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
     )
     before, after, frozen = out.stdout.split()
     zero2_ms = float(before) * PI4_NBODY_5M_S / fig.nbody_s / ZERO2_PER_PI4

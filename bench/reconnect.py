@@ -31,9 +31,10 @@ import aiomqtt
 
 from bridge.agent import Agent
 from bridge.broker import Mosquitto
+from bridge.config import load_settings
+from bridge.service import serving
 from device.control.massager import Action, Command
-from tests.faults.proxy import Proxy
-from tests.integration.conftest import agent_settings, running_agent
+from testkit.proxy import Proxy
 
 BASE = "legwave/lwtest"
 
@@ -175,7 +176,18 @@ async def one_run(fault: Fault, result: Result) -> None:
         async with Proxy(f.broker.port) as proxy:
             f.proxy = proxy
             await f.watch()
-            async with running_agent(agent_settings(proxy.port, folder)) as agent:
+            settings = load_settings(
+                None,
+                device_id="lwtest",
+                state_dir=folder / "state",
+                mqtt={
+                    "host": "127.0.0.1",
+                    "port": proxy.port,
+                    "keepalive_s": 2,
+                    "reconnect_max_s": 2,
+                },
+            )
+            async with serving(settings, host="127.0.0.1", port=proxy.port) as agent:
                 await asyncio.wait_for(agent.connected.wait(), 15)
                 agent.runner.submit(Command(action=Action.START))
                 ups: list[float] = []

@@ -6,13 +6,13 @@ import random
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from device.backends.sim import FaultInjection, SimConfig, SimFault, SimulatedMassager
+from device.backends.sim import FaultInjection, SimFault
 from device.backends.sim.physics import Physics
-from device.control.massager import Action, Command, Massager, Status
-from device.runner import Runner, VirtualClock
+from device.control.massager import Action, Command, EventType, Massager, Status
+from device.harness import SimulatedDevice
 from device.settings import DeviceSettings, SessionSettings
 
 if TYPE_CHECKING:
@@ -102,24 +102,17 @@ def simulate(
         trace_every: record the plot trace every this many ticks (None: no trace).
         progress: called with 0-1 as the session advances.
     """
-    device = device or DeviceSettings()
-    clock = VirtualClock()
-    sim = SimulatedMassager(
-        zones=len(device.zones),
-        heaters=device.heaters,
-        clock=clock.now,
-        config=SimConfig(seed=seed),
-        faults=faults or (),
-    )
     rng = random.Random(seed)  # noqa: S311 - reproducible ids, not secrets
-    epoch = datetime(2026, 1, 1, 21, 0, tzinfo=UTC)
-    massager = Massager(
+    harness = SimulatedDevice(
+        settings,
         device=device,
-        settings=settings,
-        wall=lambda t: epoch + timedelta(seconds=t),
+        faults=faults,
+        seed=seed,
+        epoch=datetime(2026, 1, 1, 21, 0, tzinfo=UTC),
         new_id=lambda: str(uuid.UUID(int=rng.getrandbits(128), version=4)),
     )
-    runner = Runner(massager=massager, hardware=sim.hardware, clock=clock)
+    device, clock, sim = harness.device, harness.clock, harness.sim
+    massager, runner = harness.massager, harness.runner
     physics = sim.physics
     n = len(device.zones)
     trace = Trace(every=trace_every) if trace_every else None
@@ -133,13 +126,13 @@ def simulate(
     limit = device.limits.max_session_min * 60.0 + _VENT_GRACE_S
     started_wall = time.perf_counter()
 
-    runner.tick(0.0)  # one tick before the command: sensors and supervisor are primed
+    # (the harness ticked once: the sensors and the supervisor are primed)
     runner.submit(Command(action=Action.START))
     session_id = massager.session.id if massager.session else None
     ended_at: float | None = None
     vent_s: float | None = None
     next_progress = 0.0
-    k = 0
+    k = harness.ticks
     while True:
         k += 1
         now = clock.t = k * period
@@ -147,7 +140,7 @@ def simulate(
             break
         runner.tick(now)
         for ev in massager.drain_events():
-            if ev.event_type == "fault_raised":
+            if ev.event_type is EventType.FAULT_RAISED:
                 faults_seen.append({"code": ev.data["code"], "at_s": round(ev.at, 2)})
         zones = physics.zones
         targets = massager.targets

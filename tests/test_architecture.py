@@ -8,6 +8,8 @@ Every import counts: at the top, inside functions, under `if TYPE_CHECKING:`, in
 - aiomqtt and paho only in `bridge/transport`.
 - GPIO and I2C libraries only in the Pi backend, and there only inside functions (a machine
   without them still imports everything).
+- The suite and the benchmarks never import each other; what both use lives in `testkit/`
+  (and the simulated device in `device.harness`).
 """
 
 from __future__ import annotations
@@ -49,6 +51,9 @@ RULES = (
     Rule("bridge", frozenset(HARDWARE)),
     Rule("device", frozenset(HARDWARE), unless="device.backends.pi"),
     Rule("device.backends.pi", frozenset(HARDWARE), top_level_only=True),
+    Rule("tests", frozenset({"bench"})),
+    Rule("bench", frozenset({"tests"})),
+    Rule("testkit", frozenset({"tests", "bench"})),
 )
 
 
@@ -98,8 +103,9 @@ def violations(source: str, module: str) -> list[str]:
 
 
 def project_modules() -> list[Path]:
-    files = [p for package in ("device", "bridge") for p in (ROOT / package).rglob("*.py")]
-    assert len(files) > 50
+    folders = ("device", "bridge", "tests", "bench", "testkit")
+    files = [p for folder in folders for p in (ROOT / folder).rglob("*.py")]
+    assert len(files) > 100
     return sorted(files)
 
 
@@ -135,6 +141,9 @@ def test_the_rules_see_imports_hidden_in_functions_conditions_and_try_blocks() -
     assert violations("def f():\n    import gpiozero\n", "device.backends.pi.lines") == []
     assert violations("def f():\n    import smbus2\n", "device.backends.sim") == [
         "device.backends.sim imports smbus2"
+    ]
+    assert violations("from bench.soak import soak\n", "tests.faults.test_soak") == [
+        "tests.faults.test_soak imports bench.soak"
     ]
 
 

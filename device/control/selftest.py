@@ -9,7 +9,8 @@ pressure, with every other zone sealed:
    sensor channels (the vent step tells which); nothing rising means an exhaust that does not
    close (wired inverted, tested next) or a sensor that does not see its zone (tested by moving
    the air into a neighbour);
-2. **hold**: both valves closed for `HOLD_S`: the zone's leak rate;
+2. **hold**: both valves closed for `HOLD_S`: the zone's leak rate (a leak is held a second
+   time and reported only when both holds show it: one sensor glitch is not a leak);
 3. **vent**: only this zone's exhaust opens: it must vent below the vent threshold in time.
 
 Then each heater: on, its own sensor must warm at a plausible rate (the other pad's sensor must
@@ -39,6 +40,8 @@ PUMP_DUTY = 0.6
 FILL_TIMEOUT_S = 10.0
 """Pumping time after which a zone that nothing sees rising is given up on."""
 HOLD_S = 4.0
+HOLDS = 2
+"""A zone that seems to leak is held once more: only a leak both holds show is reported."""
 LEAK_FRACTION_S = 0.01
 """A sealed zone that loses more than this fraction of its pressure a second leaks (a sound
 sleeve loses about 0.1 %; at session pressures the supervisor's own leak rule applies)."""
@@ -283,26 +286,33 @@ class SelfTest:
             )
 
         # 2. hold: both valves closed; the trend from the means of its first and last half
-        # second (one reading's noise is as large as the change)
+        # second (one reading's noise is as large as the change). A leak must show in a second
+        # hold too: a sensor's one-off step (a glitch, a drifting offset) looks like a leak once.
         self.step_name = f"{name}: holding"
         sealed = Drive(closed_exhausts=everything, targets={k: FILL_TARGET_MMHG})
         obs = yield from self._wait(obs, SETTLE_S, sealed)
-        seen: list[tuple[float, float]] = []
-        t_hold = obs.now
-        while obs.now - t_hold < HOLD_S:
-            seen.append((obs.now - t_hold, obs.pressures[k]))
-            obs = yield sealed
-        first = [v for t, v in seen if t < 0.5]
-        last = [v for t, v in seen if t >= HOLD_S - 0.5]
-        if first and last:
+        held = 0.0
+        for _ in range(HOLDS):
+            seen: list[tuple[float, float]] = []
+            t_hold = obs.now
+            while obs.now - t_hold < HOLD_S:
+                seen.append((obs.now - t_hold, obs.pressures[k]))
+                obs = yield sealed
+            first = [v for t, v in seen if t < 0.5]
+            last = [v for t, v in seen if t >= HOLD_S - 0.5]
+            if not (first and last):
+                break
             held = sum(first) / len(first)
-            result.leak_mmhg_s = max((held - sum(last) / len(last)) / (HOLD_S - 0.5), 0.0)
-            if result.leak_mmhg_s > LEAK_FRACTION_S * held:
-                result.problems.append(
-                    f"{name}: loses {result.leak_mmhg_s:.2f} mmHg/s at {held:.0f} mmHg with both "
-                    f"valves closed (over {LEAK_FRACTION_S:.0%} a second): a leak in its sleeve, "
-                    "tube or valves"
-                )
+            rate = max((held - sum(last) / len(last)) / (HOLD_S - 0.5), 0.0)
+            result.leak_mmhg_s = rate
+            if rate <= LEAK_FRACTION_S * held:
+                break
+        if result.leak_mmhg_s is not None and result.leak_mmhg_s > LEAK_FRACTION_S * held:
+            result.problems.append(
+                f"{name}: loses {result.leak_mmhg_s:.2f} mmHg/s at {held:.0f} mmHg with both "
+                f"valves closed (over {LEAK_FRACTION_S:.0%} a second): a leak in its sleeve, "
+                "tube or valves"
+            )
 
         # 3. vent through its own exhaust only
         self.step_name = f"{name}: venting through its exhaust"

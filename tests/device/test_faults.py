@@ -7,8 +7,8 @@ import pytest
 from device.backends.sim import FaultInjection, SimFault
 from device.backends.sim.faults import WIRING_FAULTS
 from device.control.massager import Action, Status
+from device.harness import SimulatedDevice as Rig
 from device.settings import SessionSettings
-from tests.device.rig import Rig
 
 SETTINGS = SessionSettings(intensity=5, duration_min=6, heat="high")
 AT_S = 100.0

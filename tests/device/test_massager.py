@@ -7,6 +7,7 @@ from pydantic import ValidationError
 
 from device.control.massager import Action, CommandRejectedError, Status
 from device.control.patterns import Phase
+from device.harness import SimulatedDevice as Rig
 from device.settings import (
     DeviceSettings,
     Heat,
@@ -16,7 +17,6 @@ from device.settings import (
     SettingChanges,
     Vibration,
 )
-from tests.device.rig import Rig
 
 SHORT = SessionSettings(duration_min=5)
 
@@ -85,7 +85,8 @@ def test_pause_vents_stops_heat_and_vibration_and_resume_keeps_the_time() -> Non
 
 
 def test_a_pause_that_lasts_too_long_ends_the_session() -> None:
-    rig = Rig(SHORT)
+    # the shortest pause limit a configuration may set: a minute of ticks, not half an hour
+    rig = Rig(SHORT, device=DeviceSettings(limits=Limits(max_pause_min=1)))
     rig.start()
     rig.send(Action.PAUSE)
     rig.run(rig.device.limits.max_pause_min * 60.0 + 1.0)
@@ -229,16 +230,16 @@ def test_stop_then_start_at_once_vents_before_the_fit_check_and_raises_no_fault(
 
 def test_pauses_adding_up_past_the_session_limit_end_it_with_a_reason_and_an_event() -> None:
     # tightened limits (a configuration may only lower them) keep the simulated time short
-    limits = Limits(max_session_min=20, max_pause_min=6)
-    rig = Rig(SessionSettings(duration_min=15), device=DeviceSettings(limits=limits))
+    limits = Limits(max_session_min=5, max_pause_min=1)
+    rig = Rig(SessionSettings(duration_min=5), device=DeviceSettings(limits=limits))
     rig.start()
     began = rig.massager.history[-1].started_at if rig.massager.history else None
     session = rig.massager.session
     assert began is None and session is not None
-    # long pauses, each within the pause limit: running time stays far below the 15 min
+    # long pauses, each within the pause limit: running time stays far below the 5 min
     # chosen, while the wall time passes the session limit
     while rig.status in (Status.RUNNING, Status.PAUSED):
-        rig.run(30.0)
+        rig.run(20.0)
         if rig.status is Status.RUNNING:
             rig.send(Action.PAUSE)
         rig.run(limits.max_pause_min * 60.0 - 10.0)
@@ -251,4 +252,20 @@ def test_pauses_adding_up_past_the_session_limit_end_it_with_a_reason_and_an_eve
     assert record.ended_at is not None
     wall_s = (record.ended_at - record.started_at).total_seconds()
     assert wall_s == pytest.approx(limits.max_session_min * 60.0, abs=0.05)
-    assert record.running_s < 5 * 60.0
+    assert record.running_s < 3 * 60.0
+
+
+def test_commands_that_change_nothing_say_so() -> None:
+    rig = Rig(SHORT)
+    assert rig.send(Action.STOP).message == "nothing to stop while idle"
+    rig.start()
+    assert rig.send(Action.RESUME).message == "already running"
+    rig.send(Action.PAUSE)
+    outcome = rig.send(Action.PAUSE)
+    assert not outcome.changed and outcome.message == "already paused"
+
+
+def test_clearing_a_fault_when_there_is_none_says_so() -> None:
+    rig = Rig(SHORT)
+    outcome = rig.send(Action.CLEAR_FAULT)
+    assert not outcome.changed and outcome.message == "no fault"

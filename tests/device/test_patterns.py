@@ -131,3 +131,19 @@ def test_seated_posture_caps_every_zone_at_70() -> None:
     report = simulate(SessionSettings(intensity=7, posture="seated", duration_min=5), device=DEVICE)
     assert max(report.max_target_mmhg.values()) == 70.0
     assert max(report.max_pressure_mmhg.values()) < 72.0
+
+
+def test_a_lower_cap_takes_effect_on_a_zone_already_inflating() -> None:
+    """The cap is applied at every step, not only when a zone's inflation begins."""
+    from device.control.patterns import make_pattern
+
+    cap = [80.0]
+    pattern = make_pattern(
+        Mode.SQUEEZE, device=DeviceSettings(), setpoints=lambda: [60.0] * 4, cap=lambda: cap[0]
+    )
+    pattern.start(0.0)
+    targets = pattern.step(0.02, [0.0] * 4)
+    assert max(t for t in targets if t is not None) == 60.0
+    cap[0] = 45.0  # seated mid-inflation, say
+    targets = pattern.step(0.04, [10.0] * 4)
+    assert [t for t in targets if t is not None] == [45.0] * 4

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from device.backends.sim import FaultInjection, SimFault
 from device.control.massager import Action, CommandRejectedError, Status
 from device.control.selftest import FILL_TARGET_MMHG
-from tests.device.rig import Rig
+from device.harness import SimulatedDevice as Rig
 
 ZONES = ["foot", "ankle", "calf", "upper_calf"]
 SELFTEST_FAULTS = [

@@ -10,13 +10,14 @@ from __future__ import annotations
 import functools
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from device.control.massager import Action, CommandRejectedError, Status
 from device.control.patterns import Phase
+from device.harness import SimulatedDevice as Rig
 from device.settings import Heat, Mode, Posture, SessionSettings, Vibration
-from tests.device.rig import Rig
 
 HOLD_ABOVE = 15.0  # the supervisor's hold_above_mmhg: a zone above it is compressed
 
@@ -62,6 +63,7 @@ def longest_with_fixed_settings() -> float:
     return longest
 
 
+@pytest.mark.untraced
 def test_seated_mid_inflation_at_level_7_caps_the_target_and_the_cycle_goes_on() -> None:
     rig = Rig(SessionSettings(mode=Mode.SQUEEZE, intensity=7, duration_min=30))
     rig.start()
@@ -98,6 +100,7 @@ changes = st.one_of(
 plans = st.lists(st.tuples(st.floats(0.5, 45.0), changes), min_size=1, max_size=8)
 
 
+@pytest.mark.untraced
 @settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     start=st.fixed_dictionaries(

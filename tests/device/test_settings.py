@@ -130,3 +130,11 @@ def test_boost_seated_knead_caps_and_soft_start() -> None:
     assert zone_setpoints(device, SessionSettings(intensity=7, mode="knead"))[0] == 50
     assert zone_setpoints(device, SessionSettings(intensity=7), ramp=0.0)[0] == 20
     assert zone_setpoints(device, SessionSettings(intensity=7), ramp=0.5)[0] == 50
+
+
+def test_changing_a_presets_heat_drops_its_heat_time_and_the_preset_name() -> None:
+    bedtime = SessionSettings().with_changes(preset="bedtime")
+    assert bedtime.heat_minutes is not None
+    changed = bedtime.with_changes(heat="low")
+    assert changed.heat_minutes is None and changed.preset is None
+    assert changed.duration_min == bedtime.duration_min

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from device.control.massager import Action, Status
+from device.harness import SimulatedDevice as Rig
 from device.settings import SessionSettings
 from device.store import FILENAME, Memory, Store, restore
-from tests.device.rig import Rig
 
 
 def test_a_roundtrip_keeps_everything(tmp_path: Path) -> None:
@@ -178,8 +178,9 @@ from device.store import Memory, SessionEntry, Store
 from datetime import datetime, UTC
 store = Store(Path(sys.argv[1]))
 history = [SessionEntry(id=f"s{i}", started_at=datetime.now(UTC)) for i in range(100)]
-n = int(sys.argv[2])
-print("ready", flush=True)
+n = int(sys.argv[2]) + 1
+store.save(Memory(sessions_completed=n, history=history))
+print("ready", flush=True)  # one whole write done: a kill from now on lands on or between writes
 while True:
     n += 1
     store.save(Memory(sessions_completed=n, history=history))
@@ -208,4 +209,4 @@ def test_kill_9_during_writes_never_leaves_an_unreadable_memory(tmp_path: Path) 
         last = memory.sessions_completed
         assert not list(tmp_path.glob(f"{FILENAME}.broken-*"))
         assert not list(tmp_path.glob(f".{FILENAME}.*"))  # load() cleared cut-off temp files
-    assert kills == 30 and last > 30  # it really was writing between the kills
+    assert kills == 30 and last >= 30  # it wrote in every round, however loaded the machine

@@ -8,17 +8,16 @@ import json
 import logging
 import resource
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from bridge.broker import Mosquitto
+from testkit.flooder import flooder_command
 from tests.integration.conftest import agent_settings, eventually, observer, running_agent
 
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(120)]
 BASE = "legwave/lwtest"
-FLOODER = Path(__file__).parent / "flooder.py"
 FLOOD_S = 10.0
 PER_S = 1_000
 
@@ -84,12 +83,9 @@ def test_ten_thousand_bad_commands_at_a_thousand_a_second(
 def run_flooder(
     port: int, topic: str, *, rate: float, seconds: float, payload: str | None = None
 ) -> dict[str, float]:
-    """Run tests/faults/flooder.py against `topic`; what it sent."""
-    extra = [] if payload is None else ["--payload", payload]
-    args = ["--port", str(port), "--topic", topic, "--rate", str(rate), "--seconds", str(seconds)]
-    out = subprocess.run(
-        [sys.executable, str(FLOODER), *args, *extra], capture_output=True, check=True, timeout=60
-    ).stdout
+    """Run the flooder against `topic`; what it sent."""
+    command = flooder_command(port, topic, rate=rate, seconds=seconds, payload=payload)
+    out = subprocess.run(command, capture_output=True, check=True, timeout=60).stdout
     result: dict[str, float] = json.loads(out)
     return result
 

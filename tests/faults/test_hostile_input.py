@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 import subprocess
-import sys
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -21,11 +20,11 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from bridge.broker import BrokerUnavailableError, Mosquitto
+from testkit.flooder import flooder_command
 from tests.faults.conftest import BASE, Process, agent_env
 from tests.integration.conftest import Observer, observer
 
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(180)]
-FLOODER = Path(__file__).parent / "flooder.py"
 
 
 @pytest.fixture
@@ -155,20 +154,9 @@ def test_payloads_of_100_mb_never_reach_the_agent(open_broker: Mosquitto, tmp_pa
 
 
 async def flood(port: int, rate: float, seconds: float) -> asyncio.subprocess.Process:
-    """A flooder process on `…/set` (see tests/faults/flooder.py)."""
-    return await asyncio.create_subprocess_exec(
-        sys.executable,
-        str(FLOODER),
-        "--port",
-        str(port),
-        "--topic",
-        f"{BASE}/set",
-        "--rate",
-        str(rate),
-        "--seconds",
-        str(seconds),
-        stdout=subprocess.PIPE,
-    )
+    """A flooder process on `…/set` (see testkit/flooder.py)."""
+    command = flooder_command(port, f"{BASE}/set", rate=rate, seconds=seconds)
+    return await asyncio.create_subprocess_exec(*command, stdout=subprocess.PIPE)
 
 
 def test_a_stop_on_set_is_never_lost_in_a_flood_of_6000_a_second(

@@ -10,9 +10,9 @@ import os
 
 import pytest
 
-from bench.soak import soak
 from device.control.massager import Action, Command
 from device.runner import Runner
+from testkit.soak import soak
 
 ON_DEMAND = os.environ.get("LEGWAVE_SOAK") == "1"
 SEEDS = range(1, int(os.environ.get("LEGWAVE_SOAK_SEEDS", "20")) + 1) if ON_DEMAND else [1]

@@ -215,8 +215,8 @@ def test_ctl_says_at_once_when_the_device_says_offline_and_sends_nothing(
 
     asyncio.run(offline_and_listen())
     started = time.monotonic()
-    assert main(["ctl", "start", "--timeout", "5"]) == 3
-    assert time.monotonic() - started < 4  # not the whole timeout
+    assert main(["ctl", "start", "--timeout", "120"]) == 3
+    assert time.monotonic() - started < 60  # it did not wait for the answer that cannot come
     assert "says offline: is legwave run running? (nothing was sent)" in capsys.readouterr().err
     # nothing went to the device: a command there would run when it came back
     assert f"{BASE}/set" not in retained(broker.port, f"{BASE}/#")

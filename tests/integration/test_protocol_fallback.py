@@ -52,7 +52,7 @@ def v311_broker(tmp_path: Path) -> Iterator[int]:
 def test_a_link_falls_back_to_mqtt_3_1_1_once_and_stays_there(
     v311_broker: int, caplog: pytest.LogCaptureFixture
 ) -> None:
-    link = Link(MqttSettings(protocol="5"), "127.0.0.1", v311_broker)
+    link = Link(MqttSettings(protocol="5", connect_timeout_s=2), "127.0.0.1", v311_broker)
 
     async def connect_twice() -> None:
         for _ in range(2):

@@ -22,9 +22,9 @@ from device.backends.pi.rpigpio_gpio import RpiGpio
 from device.backends.plant.model import Plant
 from device.backends.sim import FaultInjection
 from device.hal import Hardware
+from device.harness import SimulatedDevice as Rig
 from device.settings import DeviceSettings, SessionSettings
 from tests.device.pi.fake_rpigpio import FakeRPiGPIO
-from tests.device.rig import Rig
 
 PI4 = "Raspberry Pi 4 Model B Rev 1.4"
 PI5 = "Raspberry Pi 5 Model B Rev 1.0"

@@ -2,10 +2,10 @@
 
 It speaks MQTT 3.1.1 over a plain socket with packets built once in advance, so it can send far
 faster than any MQTT library: the flood is limited by the broker and the machine, not by the
-flooder. Run as a script (the flood tests and `bench/flood.py` start it as a process of its own,
-as an attacker on the network would be):
+flooder. Run as a script (the flood tests and `bench/flood.py` start it with `flooder_command`,
+as a process of its own, as an attacker on the network would be):
 
-    python tests/faults/flooder.py --port 1883 --topic legwave/dev/set --rate 4000 --seconds 5
+    python testkit/flooder.py --port 1883 --topic legwave/dev/set --rate 4000 --seconds 5
 
 It prints one JSON line at the end: ``{"sent": N, "seconds": S}``.
 """
@@ -20,6 +20,27 @@ import socket
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
+
+
+def flooder_command(
+    port: int, topic: str, *, rate: float, seconds: float, payload: str | None = None
+) -> list[str]:
+    """The command line of a flooder process on `topic` (on 127.0.0.1:`port`)."""
+    extra = [] if payload is None else ["--payload", payload]
+    return [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--port",
+        str(port),
+        "--topic",
+        topic,
+        "--rate",
+        str(rate),
+        "--seconds",
+        str(seconds),
+        *extra,
+    ]
 
 
 def _remaining_length(n: int) -> bytes:
