@@ -20,6 +20,7 @@ def run_json(capsys: pytest.CaptureFixture[str], *args: str) -> dict[str, Any]:
     return out
 
 
+@pytest.mark.untraced
 def test_recovery_preset_completes_within_limits_and_vents(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
@@ -37,6 +38,7 @@ def test_recovery_preset_completes_within_limits_and_vents(
         assert key in out
 
 
+@pytest.mark.untraced
 def test_options_override_the_preset(capsys: pytest.CaptureFixture[str]) -> None:
     out = run_json(
         capsys, "--preset", "bedtime", "--duration-min", "5", "--intensity", "1", "--heat", "off"
@@ -65,6 +67,7 @@ def test_an_injected_fault_is_reported_with_its_time(capsys: pytest.CaptureFixtu
     assert out["vented"] is True
 
 
+@pytest.mark.untraced
 def test_the_same_seed_gives_the_same_session(capsys: pytest.CaptureFixture[str]) -> None:
     a = run_json(capsys, "--duration-min", "5", "--seed", "9")
     b = run_json(capsys, "--duration-min", "5", "--seed", "9")

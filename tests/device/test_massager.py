@@ -21,6 +21,7 @@ from device.settings import (
 SHORT = SessionSettings(duration_min=5)
 
 
+@pytest.mark.untraced
 def test_start_fit_check_running_then_completed_and_vented() -> None:
     rig = Rig(SHORT)
     outcome = rig.send(Action.START)
@@ -269,3 +270,23 @@ def test_clearing_a_fault_when_there_is_none_says_so() -> None:
     rig = Rig(SHORT)
     outcome = rig.send(Action.CLEAR_FAULT)
     assert not outcome.changed and outcome.message == "no fault"
+
+
+def test_start_while_paused_resumes() -> None:
+    rig = Rig(SHORT)
+    rig.start()
+    rig.send(Action.PAUSE)
+    session = rig.massager.session
+    assert rig.send(Action.START).changed
+    assert rig.status is Status.RUNNING and rig.massager.session is session
+
+
+def test_a_new_start_clears_a_fault_that_ended_the_last_session() -> None:
+    from device.backends.sim import FaultInjection, SimFault
+
+    rig = Rig(SHORT, faults=[FaultInjection(SimFault.HOSE_DISCONNECT, at_s=0.0)])
+    rig.send(Action.START)
+    assert rig.run_until(lambda: rig.massager.fault is not None, 30.0)
+    assert rig.run_until(lambda: rig.status is Status.IDLE, 30.0)
+    rig.send(Action.START)
+    assert "fault_cleared" in rig.events and rig.status is Status.FIT_CHECK

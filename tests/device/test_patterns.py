@@ -46,6 +46,7 @@ def cycle_starts(trace: Trace) -> list[float]:
     return [a for p, a, _ in phase_runs(trace) if p == "inflating"]
 
 
+@pytest.mark.untraced
 def test_wave_staggers_zones_and_cycles_in_45_to_60_s() -> None:
     trace = trace_of(Mode.WAVE)
     starts = cycle_starts(trace)
@@ -78,6 +79,7 @@ def test_pulse_releases_distal_zones_and_holds_the_top() -> None:
     assert all(d == pytest.approx(15.0, abs=0.05) for d in durations(trace, "resting"))
 
 
+@pytest.mark.untraced
 def test_squeeze_fills_all_zones_together() -> None:
     trace = trace_of(Mode.SQUEEZE)
     for tg, phase in zip(trace.target, trace.phase, strict=True):
@@ -100,6 +102,7 @@ def test_knead_walks_one_zone_at_a_time_capped_at_level_4() -> None:
     assert all(d == pytest.approx(3.0, abs=0.05) for d in durations(trace, "holding"))
 
 
+@pytest.mark.untraced
 def test_gentle_squeezes_the_calf_zones_once_a_minute_at_30_mmhg_or_less() -> None:
     trace = trace_of(Mode.GENTLE, intensity=7)
     running = [tg for tg, ph in zip(trace.target, trace.phase, strict=True) if ph is not None]
@@ -111,6 +114,7 @@ def test_gentle_squeezes_the_calf_zones_once_a_minute_at_30_mmhg_or_less() -> No
     assert all(d == pytest.approx(5.0, abs=0.05) for d in durations(trace, "holding"))
 
 
+@pytest.mark.untraced
 @pytest.mark.parametrize("level", range(1, 8))
 def test_overshoot_stays_under_5_mmhg(level: int) -> None:
     report = simulate(SessionSettings(intensity=level, duration_min=5), device=DEVICE, seed=level)
@@ -121,12 +125,14 @@ def test_overshoot_stays_under_5_mmhg(level: int) -> None:
     assert report.faults == []
 
 
+@pytest.mark.untraced
 def test_level_7_wave_holds_the_foot_under_the_60_s_limit() -> None:
     report = simulate(SessionSettings(intensity=7, duration_min=10), seed=7)
     assert report.faults == []
     assert report.end_reason == "completed"
 
 
+@pytest.mark.untraced
 def test_seated_posture_caps_every_zone_at_70() -> None:
     report = simulate(SessionSettings(intensity=7, posture="seated", duration_min=5), device=DEVICE)
     assert max(report.max_target_mmhg.values()) == 70.0

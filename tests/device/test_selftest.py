@@ -99,6 +99,7 @@ def test_each_wiring_fault_is_named(kind: SimFault, zone: str) -> None:
     assert rig.status is Status.VENTING, rig.events
 
 
+@pytest.mark.untraced
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     kind=st.sampled_from(SELFTEST_FAULTS),
@@ -114,6 +115,7 @@ def test_any_single_wiring_fault_fails_the_selftest(kind: SimFault, zone: str, s
     assert any(zone in p for p in test.every_problem())
 
 
+@pytest.mark.untraced
 @settings(max_examples=5, deadline=None)
 @given(seed=st.integers(0, 10_000))
 def test_a_sound_device_passes_whatever_the_noise(seed: int) -> None:

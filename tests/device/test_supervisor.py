@@ -304,6 +304,7 @@ def test_a_latched_fault_stays_until_cleared_and_re_trips_if_still_true() -> Non
     assert trips == [] and orders.heater_supply
 
 
+@pytest.mark.untraced
 def test_heat_never_runs_past_30_min_in_a_session() -> None:
     feed = Feed.new()
     _, orders = feed.run(29.9 * 60, temps=40.0, heater=True, heat_sp=40.0)

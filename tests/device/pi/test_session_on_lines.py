@@ -52,6 +52,7 @@ def assert_follows(rig: PiRig) -> None:
     assert not wrong, f"t={rig.now:.2f}: line (driven, ordered): {wrong}"
 
 
+@pytest.mark.untraced
 def test_a_whole_session_drives_every_line_as_ordered(board: Board) -> None:
     rig = PiRig(board, SETTINGS)
     assert lines(rig) == all_low(rig)  # claimed low: the safe state
@@ -87,6 +88,7 @@ FAULTS: dict[SimFault, str] = {
 }
 
 
+@pytest.mark.untraced
 @pytest.mark.parametrize("fault", list(FAULTS), ids=str)
 def test_each_fault_through_the_lines_ends_safe_on_every_line(
     board: Board, fault: SimFault
