@@ -4,7 +4,7 @@ Each seed runs the device on the simulator for `minutes` of virtual time, with t
 truth checked every tick (the invariants are listed in `testkit/soak.py`).
 
 Run: bench/run soak [--seeds 50] [--minutes 30] [--first-seed 1]. It prints one line per
-seed and a summary, and exits 1 on any violation. `pytest -m soak` runs it too (LEGWAVE_SOAK=1).
+seed and a summary, and exits 1 on any violation. `LEGWAVE_SOAK=1 scripts/test -m soak` runs it too.
 """
 
 from __future__ import annotations

@@ -1,1 +1,1 @@
-"""legwave's network side: the MQTT agent, Home Assistant discovery, the store, the CLI."""
+"""legwave's network side: the MQTT transport and agent, Home Assistant discovery, the CLI."""

@@ -12,7 +12,7 @@ hardware faults strike at random times. Every tick the physics' truth is checked
 - heat never on without a running session, and never more than 30 minutes in one.
 
 `bench/soak.py` runs it seed after seed and prints the table; the suite runs a short seed, and
-`pytest -m soak` the real soak (LEGWAVE_SOAK=1).
+`LEGWAVE_SOAK=1 scripts/test -m soak` the real soak.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The soak's harness in the default run (a short seed); the real soak on demand.
 
-``LEGWAVE_SOAK=1 pytest -m soak tests/faults/test_soak.py`` (or ``python bench/soak.py``) runs
+``LEGWAVE_SOAK=1 scripts/test -m soak tests/faults/test_soak.py`` (or ``bench/run soak``) runs
 30 simulated minutes per seed for LEGWAVE_SOAK_SEEDS seeds (default 20).
 """
 

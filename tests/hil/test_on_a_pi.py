@@ -9,7 +9,7 @@ moves air. To run it:
 3. Stop the service so it releases the lines: ``sudo systemctl stop legwave``.
 4. From a checkout, in the venv that has ``legwave[pi,dev]``::
 
-       LEGWAVE_HIL=1 LEGWAVE_CONFIG=/etc/legwave/config.yaml pytest -m hil tests/hil -v
+       LEGWAVE_HIL=1 LEGWAVE_CONFIG=/etc/legwave/config.yaml scripts/test -m hil tests/hil -v
 
    ``LEGWAVE_HIL_BACKEND=rpigpio`` tests the RPi.GPIO backend instead of gpiozero.
 

@@ -17,6 +17,11 @@ from bridge.broker import BrokerUnavailableError, Mosquitto
 from bridge.config import AgentSettings, load_settings
 from bridge.service import serving
 
+HANG_GUARD_S = 60.0
+"""How long a test waits for an answer before it calls the run hung: long, because on a machine
+whose cores are all busy (and with coverage tracing the agent) an answer can take seconds;
+how fast answers come is the benchmarks' figure."""
+
 
 @pytest.fixture
 def broker(tmp_path: Path) -> Iterator[Mosquitto]:
@@ -73,7 +78,9 @@ class Observer:
                 self.seen.append((m.topic.value, payload, m.retain))
                 self._new.notify_all()
 
-    async def wait_for(self, topic: str, predicate: Any = None, timeout: float = 10.0) -> bytes:
+    async def wait_for(
+        self, topic: str, predicate: Any = None, timeout: float = HANG_GUARD_S
+    ) -> bytes:
         """The first message (seen before or after now) on `topic` satisfying `predicate`."""
 
         def match() -> bytes | None:
@@ -98,7 +105,7 @@ class Observer:
         self.seen.clear()
 
     async def command(
-        self, base: str, body: dict[str, Any], timeout: float = 10.0
+        self, base: str, body: dict[str, Any], timeout: float = HANG_GUARD_S
     ) -> dict[str, Any]:
         await self.client.publish(f"{base}/set", json.dumps(body).encode(), qos=1)
         tx = body.get("transaction")
@@ -108,7 +115,9 @@ class Observer:
         reply: dict[str, Any] = json.loads(raw)
         return reply
 
-    async def state(self, base: str, predicate: Any, timeout: float = 20.0) -> dict[str, Any]:
+    async def state(
+        self, base: str, predicate: Any, timeout: float = HANG_GUARD_S
+    ) -> dict[str, Any]:
         raw = await self.wait_for(f"{base}/state", lambda p: predicate(json.loads(p)), timeout)
         out: dict[str, Any] = json.loads(raw)
         return out
