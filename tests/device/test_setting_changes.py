@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from device.control.massager import Action, CommandRejectedError, Status
 from device.control.patterns import Phase
 from device.harness import SimulatedDevice as Rig
-from device.settings import Heat, Mode, Posture, SessionSettings, Vibration
+from device.settings import DeviceSettings, Heat, Mode, Posture, SessionSettings, Vibration
 
 HOLD_ABOVE = 15.0  # the supervisor's hold_above_mmhg: a zone above it is compressed
 
@@ -51,15 +51,20 @@ class Compressions:
 
 @functools.cache
 def longest_with_fixed_settings() -> float:
-    """The longest compression any pattern makes at level 7 when nothing changes."""
+    """The longest compression any pattern makes at level 7, with any zone boost, unchanged.
+
+    (A boost raises one zone's set-point, so its fill and the wave's hold last a little longer:
+    wave at level 7 holds 52.0 s unboosted, 53.1 s with the calf boosted.)
+    """
     longest = 0.0
     for mode in Mode:
-        rig = Rig(SessionSettings(mode=mode, intensity=7, duration_min=30))
-        rig.start()
-        watch = Compressions(rig)
-        watch.run(250.0)  # the soft start, then a whole cycle at 80 mmHg
-        assert watch.faults == [], (mode, watch.faults)
-        longest = max(longest, watch.longest)
+        for boost in ["none", *DeviceSettings().zones]:
+            rig = Rig(SessionSettings(mode=mode, intensity=7, duration_min=30, zone_boost=boost))
+            rig.start()
+            watch = Compressions(rig)
+            watch.run(250.0)  # the soft start, then a whole cycle at 80 mmHg
+            assert watch.faults == [], (mode, boost, watch.faults)
+            longest = max(longest, watch.longest)
     return longest
 
 
@@ -101,7 +106,7 @@ plans = st.lists(st.tuples(st.floats(0.5, 45.0), changes), min_size=1, max_size=
 
 
 @pytest.mark.untraced
-@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     start=st.fixed_dictionaries(
         {
