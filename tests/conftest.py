@@ -32,13 +32,17 @@ def _untraced(request: pytest.FixtureRequest) -> Iterator[None]:
     `LEGWAVE_TRACE_ALL=1` traces them too.
     """
     marked = request.node.get_closest_marker("untraced") is not None
-    trace_all = os.environ.get("LEGWAVE_TRACE_ALL") == "1"
-    cov = coverage.Coverage.current() if marked and not trace_all else None
-    if cov is None:
+    if not marked or os.environ.get("LEGWAVE_TRACE_ALL") == "1":
         yield
         return
-    cov.stop()
+    # Stop every started instance, not only the newest: an xdist worker runs two, and stopping
+    # the newest alone resumes the one beneath it (the test would still be traced).
+    stopped: list[coverage.Coverage] = []
+    while (cov := coverage.Coverage.current()) is not None:
+        cov.stop()
+        stopped.append(cov)
     try:
         yield
     finally:
-        cov.start()
+        for cov in reversed(stopped):
+            cov.start()

@@ -94,6 +94,7 @@ def test_not_while_an_agent_runs(cli_state_dir: Path, capsys: pytest.CaptureFixt
     assert "Stop the agent first" in capsys.readouterr().err
 
 
+@pytest.mark.untraced
 @settings(
     max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )

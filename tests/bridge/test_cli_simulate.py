@@ -102,6 +102,7 @@ def test_unknown_choice_is_refused_by_argparse(capsys: pytest.CaptureFixture[str
     assert "invalid choice: 'shake'" in capsys.readouterr().err
 
 
+@pytest.mark.untraced
 def test_plot_writes_a_png(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "session.png"
     assert (

@@ -185,6 +185,7 @@ def test_soft_start_begins_at_level_1() -> None:
     assert rig.run_until(lambda: rig.massager.targets[0] == 80.0, 70.0)
 
 
+@pytest.mark.untraced
 def test_heat_runs_only_for_the_preset_s_minutes() -> None:
     rig = Rig(SessionSettings().with_changes(preset="bedtime"))
     rig.start()

@@ -157,6 +157,7 @@ def hx710b_bench(board: Board, **pi_options: Any) -> tuple[Bench, SimulatedMassa
     return Bench(pi.hardware, tick=tick, gauge=None, heaters=2), sim, pi
 
 
+@pytest.mark.untraced
 def test_an_hx710b_board_is_calibrated_in_its_own_counts(board: Board) -> None:
     bench, sim, pi = hx710b_bench(board, raw_counts=True)
     assert pi.unscaled == [0, 1, 2, 3]  # it reads counts
