@@ -4,6 +4,11 @@ The same `tick()` runs either way.
 
 Real time: absolute deadlines (``t0 + k·period``, never ``sleep(period)`` after the work), an
 overrun counter, and safe state on every way out (return, exception, cancellation, signal).
+
+Idle rate: while the massager is quiet (idle or latched in a fault, every zone vented, no pad
+warm) the loop ticks at `DeviceSettings.idle_hz` (10 Hz) instead of the control rate: the same
+tick, the same supervisor rules, fewer of them. The first tick that is not quiet brings the full
+rate back for the next period; a command or `stop` ends an idle sleep at once (docs/device.md).
 """
 
 from __future__ import annotations
@@ -37,15 +42,29 @@ class MonotonicClock:
         """Seconds on the monotonic clock."""
         return time.monotonic()
 
-    async def sleep_until(self, deadline: float) -> None:
-        """Sleep until about `deadline` on the monotonic clock.
+    async def sleep_until(self, deadline: float, *wake: asyncio.Event) -> bool:
+        """Sleep until about `deadline` on the monotonic clock, or until one of `wake` is set.
 
         epoll rounds every wait up to the next millisecond, so a plain sleep wakes 0 to 1 ms
         late. Aiming half a millisecond early centres the wake-up on the deadline (within
         ±0.5 ms) instead, without spinning.
+
+        Returns:
+            True when one of `wake` ended the sleep.
         """
-        delay = deadline - time.monotonic() - EPOLL_GRANULARITY_S / 2
-        await asyncio.sleep(max(delay, 0.0))
+        delay = max(deadline - time.monotonic() - EPOLL_GRANULARITY_S / 2, 0.0)
+        if not wake:
+            await asyncio.sleep(delay)
+            return False
+        if any(e.is_set() for e in wake):
+            return True
+        waits = [asyncio.ensure_future(e.wait()) for e in wake]
+        try:
+            done, _ = await asyncio.wait(waits, timeout=delay, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for w in waits:
+                w.cancel()
+        return bool(done)
 
 
 class VirtualClock:
@@ -58,10 +77,20 @@ class VirtualClock:
         """The current virtual time."""
         return self.t
 
-    async def sleep_until(self, deadline: float) -> None:
-        """Jump to `deadline` (and let other tasks run once)."""
+    async def sleep_until(self, deadline: float, *wake: asyncio.Event) -> bool:
+        """Jump to `deadline` (and let other tasks run once).
+
+        With `wake`, other tasks run once before the jump: when one of them sets an event of
+        `wake` (a command sent meanwhile, a stop), the time stays where it is and this returns
+        True.
+        """
+        if wake:
+            await asyncio.sleep(0)
+            if any(e.is_set() for e in wake):
+                return True
         self.t = max(self.t, deadline)
         await asyncio.sleep(0)
+        return False
 
 
 class Runner:
@@ -86,12 +115,15 @@ class Runner:
         self.hardware = hardware
         self.clock = clock
         self.period = massager.device.period_s
+        self.idle_period = massager.device.idle_period_s
         self.ticks = 0
+        self.idle_ticks = 0  # ticks followed by an idle-rate sleep
         self.overruns = 0
         self.max_lateness = 0.0
         self.orders: Orders | None = None
         self.on_tick = on_tick
         self.lateness: list[float] | None = None  # set to a list to record every tick's lateness
+        self._command = asyncio.Event()  # set by a command: ends an idle-rate sleep
 
     def tick(self, now: float, *, late: bool = False) -> Orders:
         """One control tick: read, decide (supervisor included), apply."""
@@ -109,6 +141,7 @@ class Runner:
         outcome = self.massager.submit(command, self.clock.now())
         if command.action in (Action.STOP, Action.VENT):
             self.hardware.safe_state()
+        self._command.set()  # the next tick now, at the full rate
         return outcome
 
     async def run(self, *, stop: asyncio.Event | None = None) -> None:
@@ -118,6 +151,9 @@ class Runner:
         """
         clock = self.clock
         period = self.period
+        idle_period = self.idle_period
+        self._command = command = asyncio.Event()  # (bound to this run's event loop)
+        wake = (command,) if stop is None else (command, stop)
         try:
             deadline = clock.now()
             while stop is None or not stop.is_set():
@@ -133,8 +169,15 @@ class Runner:
                     # Skip the periods already missed rather than bursting to catch up.
                     deadline += period * int(lateness // period)
                 self.tick(now, late=late)
-                deadline += period
-                await clock.sleep_until(deadline)
+                if idle_period > period and self.massager.quiet:
+                    self.idle_ticks += 1
+                    deadline += idle_period
+                    command.clear()
+                    if await clock.sleep_until(deadline, *wake):
+                        deadline = clock.now()  # a command (or stop): tick now
+                else:
+                    deadline += period
+                    await clock.sleep_until(deadline)
         finally:
             self.hardware.safe_state()
 

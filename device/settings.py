@@ -10,7 +10,14 @@ import re
 from enum import StrEnum
 from typing import Annotated, Any, Self
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 
 class Mode(StrEnum):
@@ -281,6 +288,12 @@ class DeviceSettings(BaseModel):
     )
     heaters: int = Field(2, ge=0, le=2, description="one per sleeve")
     control_hz: float = Field(50.0, ge=10, le=200)
+    idle_hz: float = Field(
+        10.0,
+        ge=10,
+        le=200,
+        description="tick rate while quiet (idle, every zone vented): docs/device.md, idle rate",
+    )
     soft_start: bool = True
     soft_start_s: float = Field(120.0, ge=0, le=600)
     fit_check_mmhg: float = Field(20.0, ge=5, le=40)
@@ -294,6 +307,19 @@ class DeviceSettings(BaseModel):
     def period_s(self) -> float:
         """Control period in seconds."""
         return 1.0 / self.control_hz
+
+    @property
+    def idle_period_s(self) -> float:
+        """Period while the device is quiet (`Massager.quiet`), in seconds."""
+        return 1.0 / self.idle_hz
+
+    @field_validator("idle_hz")
+    @classmethod
+    def _idle_not_faster(cls, idle_hz: float, info: ValidationInfo) -> float:
+        control_hz = info.data.get("control_hz")
+        if control_hz is not None and idle_hz > control_hz:
+            raise ValueError(f"must not exceed control_hz ({control_hz:g})")
+        return idle_hz
 
     @field_validator("zones")
     @classmethod

@@ -680,6 +680,23 @@ class Massager:
         """The warmest heater reading; None while no sensor has a reading (NaN is not JSON)."""
         return max((t for t in self.temperatures if math.isfinite(t)), default=None)
 
+    @property
+    def quiet(self) -> bool:
+        """Nothing to regulate: idle or latched in a fault, every zone vented, no pad warm.
+
+        The runner may then tick at the idle rate (docs/device.md, idle rate). A zone at or
+        above `vent_below_mmhg`, a pad within `heater_over_setpoint_c` of the trip, or any
+        other status (a command that starts something) means the full rate again.
+        """
+        if self.status is not Status.IDLE and self.status is not Status.FAULT:
+            return False
+        lim = self.device.limits
+        vented = lim.vent_below_mmhg
+        if not all(p < vented for p in self.pressures):  # NaN counts as air held
+            return False
+        warm = lim.heater_trip_c - lim.heater_over_setpoint_c
+        return not any(t >= warm for t in self.temperatures)
+
     def remaining_s(self) -> float:
         """Seconds of session time left (0 when no session is active)."""
         if self.session is None or self.status not in ACTIVE:

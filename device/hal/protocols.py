@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
+    import asyncio
+
     from device.hal.hardware import Sample
 
 
@@ -80,5 +82,8 @@ class Clock(Protocol):
     def now(self) -> float:
         """Seconds on a monotonic scale."""
 
-    async def sleep_until(self, deadline: float) -> None:
-        """Wait until `now() >= deadline` (at once when it already is)."""
+    async def sleep_until(self, deadline: float, *wake: asyncio.Event) -> bool:
+        """Wait until `now() >= deadline` (at once when it already is), or an event of `wake`.
+
+        Returns True when an event of `wake` ended the wait early.
+        """

@@ -54,11 +54,19 @@ class Sensor:
         return Sample(self.value, self.clock())
 
 
+NO_IDLE_RATE = 50.0
+"""`idle_hz` equal to the control rate: the loop ticks at the full rate whatever it does."""
+
+
 class Bench:
     def __init__(
-        self, clock: VirtualClock | MonotonicClock, hook: Callable[[], None] | None = None
+        self,
+        clock: VirtualClock | MonotonicClock,
+        hook: Callable[[], None] | None = None,
+        *,
+        idle_hz: float | None = None,
     ) -> None:
-        self.device = DeviceSettings()
+        self.device = DeviceSettings() if idle_hz is None else DeviceSettings(idle_hz=idle_hz)
         self.pump = Part()
         self.inlets = [Part() for _ in range(4)]
         self.exhausts = [Part(normally_open=True) for _ in range(4)]
@@ -66,11 +74,12 @@ class Bench:
         self.supply = Part()
         self.vibration = Part()
         self.pump.value = self.vibration.value = 0.0
+        self.sensors = [Sensor(clock.now, 0.0, hook if i == 0 else None) for i in range(4)]
         self.hardware = Hardware(
             pump=self.pump,
             inlets=self.inlets,
             exhausts=self.exhausts,
-            pressure=[Sensor(clock.now, 0.0, hook if i == 0 else None) for i in range(4)],
+            pressure=self.sensors,
             heaters=self.heaters,
             temperature=[Sensor(clock.now, 33.0), Sensor(clock.now, 33.0)],
             heater_supply=self.supply,
@@ -109,7 +118,7 @@ def test_virtual_run_keeps_absolute_deadlines_without_drift() -> None:
         if len(times) == 10_000:
             stop.set()
 
-    bench = Bench(clock, hook=record)
+    bench = Bench(clock, hook=record, idle_hz=NO_IDLE_RATE)
     asyncio.run(bench.runner.run(stop=stop))
     period = bench.runner.period
     assert len(times) == 10_000
@@ -130,7 +139,7 @@ def test_slow_ticks_count_as_overruns_and_raise_loop_overrun() -> None:
         if n == 80:
             stop.set()
 
-    bench = Bench(clock, hook=slow)
+    bench = Bench(clock, hook=slow, idle_hz=NO_IDLE_RATE)
     bench.runner.lateness = []  # what the benchmarks record
     asyncio.run(bench.runner.run(stop=stop))
     late = bench.runner.lateness
@@ -160,7 +169,7 @@ def test_an_exception_in_a_tick_leaves_the_hardware_safe() -> None:
 
 def test_cancellation_leaves_the_hardware_safe() -> None:
     async def scenario() -> Bench:
-        bench = Bench(MonotonicClock())
+        bench = Bench(MonotonicClock(), idle_hz=NO_IDLE_RATE)
         task = asyncio.create_task(bench.runner.run())
         await asyncio.sleep(0.15)
         bench.make_busy()
@@ -210,3 +219,105 @@ def test_safe_state_tries_every_part_even_if_one_fails() -> None:
     with pytest.raises(ExceptionGroup):
         bench.hardware.safe_state()
     assert all(p.safe for p in bench.parts() if p is not bench.pump)
+
+
+class Ticks:
+    """Runs a bench on the virtual clock, recording each tick's time and the status after it."""
+
+    def __init__(self, bench: Bench, clock: VirtualClock, until: float) -> None:
+        self.times: list[float] = []
+        self.status: list[Status] = []
+        self.bench, self.clock, self.until = bench, clock, until
+        self.stop = asyncio.Event()
+        bench.runner.on_tick = self.record
+        self.at: list[tuple[float, Callable[[], None]]] = []
+
+    def record(self, now: float) -> None:
+        self.times.append(now)
+        self.status.append(self.bench.massager.status)
+        while self.at and self.at[0][0] <= now:
+            self.at.pop(0)[1]()
+        if now >= self.until:
+            self.stop.set()
+
+    def run(self) -> None:
+        asyncio.run(self.bench.runner.run(stop=self.stop))
+
+    def gaps(self, start: float, end: float) -> set[float]:
+        pairs = zip(self.times, self.times[1:], strict=False)
+        return {round(b - a, 6) for a, b in pairs if start <= a and b <= end}
+
+
+def test_a_quiet_device_ticks_at_the_idle_rate_and_a_session_at_the_full_rate() -> None:
+    clock = VirtualClock()
+    bench = Bench(clock)
+    ticks = Ticks(bench, clock, until=4.0)
+    ticks.at.append((2.0, lambda: bench.runner.submit(Command(action=Action.START))))
+    ticks.run()
+    idle, full = bench.runner.idle_period, bench.runner.period
+    assert (idle, full) == (0.1, 0.02)
+    assert ticks.gaps(0.0, 2.0) == {idle}
+    assert ticks.gaps(2.0, 4.0) == {full}  # the fit check began at once
+    assert bench.runner.overruns == 0
+
+
+@pytest.mark.parametrize(("mmhg", "fault"), [(9.0, None), (130.0, FaultCode.HARD_LIMIT)])
+def test_air_in_a_zone_while_idle_is_seen_within_one_idle_period_then_at_the_full_rate(
+    mmhg: float, fault: FaultCode | None
+) -> None:
+    """A valve stuck open with the pump running while the device is idle: air comes in."""
+    clock = VirtualClock()
+    bench = Bench(clock)
+    ticks = Ticks(bench, clock, until=3.0)
+    came_in: list[float] = []
+
+    def air_in() -> None:  # right after an idle tick, the worst moment
+        bench.sensors[2].value = mmhg
+        came_in.append(clock.now())
+
+    ticks.at.append((1.0 - 1e-6, air_in))
+    ticks.run()
+    idle, full = bench.runner.idle_period, bench.runner.period
+    k = ticks.times.index(came_in[0])
+    seen = ticks.times[k + 1]
+    assert ticks.gaps(0.0, came_in[0]) == {idle}
+    assert seen - came_in[0] <= idle + 1e-9  # the bound docs/device.md states
+    assert ticks.gaps(seen, 3.0) == {full}  # and the full rate from then on
+    if fault is not None:
+        assert ticks.status[k + 1] is Status.FAULT  # tripped on the first tick that saw it
+        assert bench.massager.fault is fault
+
+
+def test_a_command_ends_an_idle_sleep_at_once() -> None:
+    clock = VirtualClock()
+    bench = Bench(clock)
+    ticks = Ticks(bench, clock, until=2.0)
+    sent: list[float] = []
+
+    def send() -> None:  # while the runner sleeps after an idle tick
+        bench.runner.submit(Command(action=Action.START))
+        sent.append(clock.now())
+
+    ticks.at.append((1.0 - 1e-6, lambda: asyncio.get_running_loop().call_soon(send)))
+    ticks.run()
+    k = ticks.times.index(sent[0])  # the idle tick it followed
+    assert ticks.times[k + 1] == sent[0]  # the next tick at once, not an idle period later
+    assert ticks.status[k + 1] is Status.FIT_CHECK
+    assert ticks.gaps(sent[0] + 1e-9, 2.0) == {bench.runner.period}
+
+
+def test_stop_ends_an_idle_sleep_at_once() -> None:
+    clock = VirtualClock()
+    bench = Bench(clock)
+    ticks = Ticks(bench, clock, until=1e9)
+    set_at: list[float] = []
+
+    def stop() -> None:
+        ticks.stop.set()
+        set_at.append(clock.now())
+
+    ticks.at.append((1.0 - 1e-6, lambda: asyncio.get_running_loop().call_soon(stop)))
+    ticks.run()
+    assert bench.runner.idle_ticks > 5
+    assert clock.now() == set_at[0]  # it left then, not at the next idle deadline
+    assert bench.all_safe()
