@@ -230,7 +230,7 @@ class Ticks:
         self.bench, self.clock, self.until = bench, clock, until
         self.stop = asyncio.Event()
         bench.runner.on_tick = self.record
-        self.at: list[tuple[float, Callable[[], None]]] = []
+        self.at: list[tuple[float, Callable[[], object]]] = []
 
     def record(self, now: float) -> None:
         self.times.append(now)
