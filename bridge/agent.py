@@ -203,8 +203,11 @@ class Agent:
         self._takeovers: list[float] = []
 
     # -- the control-loop side (never waits) ------------------------------------------------
-    def after_tick(self, now: float) -> None:
-        """Called by the runner after every tick: queue events, state and telemetry."""
+    def after_tick(self, now: float, *, answering: bool = False) -> None:
+        """Called by the runner after every tick: queue events, state and telemetry.
+
+        `answering`: called for a command just applied; its new state goes out first.
+        """
         m = self.massager
         for event in m.drain_events():
             self.outbox.put(Message(self.topics.event, EventMessage.of(event).payload(), qos=1))
@@ -214,7 +217,7 @@ class Agent:
         if key != self._last_key or now - self._last_state_at >= interval or self._state_wanted:
             self._last_key = key
             self._state_wanted = False
-            self.publish_state(now)
+            self.publish_state(now, lead=answering)
         selftest_key = (
             m.selftest_record and m.selftest_record.get("finished_at"),
             m.selftest.step_name if m.selftest is not None and not m.selftest.done else None,
@@ -281,11 +284,12 @@ class Agent:
         payload = to_json(self.selftest_report())
         self.outbox.put_latest(Message(self.topics.selftest, payload, retain=True, coalesce=True))
 
-    def publish_state(self, now: float) -> None:
-        """Queue the retained state snapshot."""
+    def publish_state(self, now: float, *, lead: bool = False) -> None:
+        """Queue the retained state snapshot (`lead`: ahead of every queued message)."""
         self._last_state_at = now
         payload = self.state(now).payload()
-        self.outbox.put_latest(Message(self.topics.state, payload, retain=True, coalesce=True))
+        message = Message(self.topics.state, payload, retain=True, coalesce=True)
+        self.outbox.put_latest(message, lead=lead)
 
     # -- what comes in (handled as it is read; never waits, never raises) --------------------
     def receive(self, message: Incoming) -> None:
@@ -464,7 +468,7 @@ class Agent:
             return
         action = cmd.action.value if cmd.action else ""
         self._commands_log.info(f"urgent:{action}", now, "command %s: %s", action, outcome.message)
-        self.after_tick(now)  # the state shows it without waiting for the next tick
+        self.after_tick(now, answering=True)  # the state shows it at once, sent first
         if self._urgent_answers.allow(now):
             self._answer(
                 reply,
@@ -555,7 +559,7 @@ class Agent:
                 self._commands_log.info(
                     f"command:{action or 'settings'}", now, "command %s: %s", what, outcome.message
                 )
-                self.after_tick(now)  # publish the change without waiting for the next tick
+                self.after_tick(now, answering=True)  # the new state at once, sent first
                 body = response(ok=True, transaction=parsed.transaction, state=self.state(now))
         self._answer(reply, body)
 

@@ -34,23 +34,31 @@ class Outbox:
 
     def __init__(self, *, limit: int = 1000) -> None:
         self._slots: dict[str, Message] = {}
+        self._lead: dict[str, Message] = {}
         self._queue: deque[Message] = deque()
         self._limit = limit
         self.dropped = 0
         self._ready = asyncio.Event()
 
-    def put_latest(self, message: Message, *, first: bool = False) -> None:
+    def put_latest(self, message: Message, *, first: bool = False, lead: bool = False) -> None:
         """Replace any pending message on the same topic (state, telemetry, availability).
 
         Args:
             message: the newest payload for its topic.
             first: send it before the other latest-wins messages (`online` before the state).
+            lead: send it before everything, queued messages too (the state a person waits
+                for after a command, ahead of the command's answer and events).
         """
         assert message.coalesce  # noqa: S101 - a programming error, not input
-        if first:
+        if lead:
+            self._slots.pop(message.topic, None)
+            self._lead[message.topic] = message
+        elif first:
+            self._lead.pop(message.topic, None)
             self._slots.pop(message.topic, None)
             self._slots = {message.topic: message, **self._slots}
         else:
+            self._lead.pop(message.topic, None)
             self._slots[message.topic] = message
         self._ready.set()
 
@@ -62,19 +70,32 @@ class Outbox:
         self._queue.append(message)
         self._ready.set()
 
-    def take(self) -> list[Message]:
-        """Everything pending, queued messages first, in order."""
-        out = list(self._queue) + list(self._slots.values())
-        self._queue.clear()
-        self._slots.clear()
-        self._ready.clear()
+    def take(self, limit: int | None = None) -> list[Message]:
+        """What is pending, up to `limit`: the lead messages, the queue in order, the slots."""
+        out: list[Message] = []
+        for source in (self._lead, self._queue, self._slots):
+            while source and (limit is None or len(out) < limit):
+                if isinstance(source, deque):
+                    out.append(source.popleft())
+                else:
+                    out.append(source.pop(next(iter(source))))
+        if not self:
+            self._ready.clear()
         return out
+
+    def rest(self) -> None:
+        """Let `wait` block though messages are pending: the publisher has no room for them.
+
+        A new message or `wake` ends it.
+        """
+        self._ready.clear()
 
     def give_back(self, messages: list[Message]) -> None:
         """Return messages that could not be sent (the connection dropped) to the front."""
         for m in reversed(messages):
             if m.coalesce:
-                self._slots.setdefault(m.topic, m)  # unless a newer one is already waiting
+                if m.topic not in self._lead:  # unless a newer one is already waiting
+                    self._slots.setdefault(m.topic, m)
             else:
                 self._queue.appendleft(m)
         while len(self._queue) > self._limit:
@@ -92,4 +113,4 @@ class Outbox:
         self._ready.set()
 
     def __len__(self) -> int:
-        return len(self._queue) + len(self._slots)
+        return len(self._lead) + len(self._queue) + len(self._slots)

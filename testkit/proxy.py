@@ -3,6 +3,7 @@
 What toxiproxy does, in the test's own event loop: `pass` forwards, `delay` holds every chunk
 for a while, `blackhole` keeps both sockets open and forwards nothing (a dead Wi-Fi link: only
 keep-alives notice), `reset` aborts every open connection (a router reboot) and lets new ones in.
+`hold_replies` holds only what the broker sends (acknowledgements among it) until released.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ class Proxy:
         self.delay_s = 0.0
         self._flowing = asyncio.Event()
         self._flowing.set()
+        self._replies = asyncio.Event()  # the broker → client direction only
+        self._replies.set()
         self.port = 0
         self.connections = 0
         self._server: asyncio.Server | None = None
@@ -52,6 +55,13 @@ class Proxy:
         else:
             self._flowing.set()
 
+    def hold_replies(self, held: bool) -> None:
+        """Hold (or release) every byte from the broker to the client; the other way flows."""
+        if held:
+            self._replies.clear()
+        else:
+            self._replies.set()
+
     def reset(self) -> None:
         """Abort every open connection with a TCP reset."""
         for writer in list(self._writers):
@@ -71,15 +81,22 @@ class Proxy:
             client_w.transport.abort()
             return
         self._writers |= {client_w, up_w}
-        for reader, writer in ((client_r, up_w), (up_r, client_w)):
-            task = asyncio.create_task(self._pipe(reader, writer))
+        for reader, writer, gate in ((client_r, up_w, None), (up_r, client_w, self._replies)):
+            task = asyncio.create_task(self._pipe(reader, writer, gate))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
-    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _pipe(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        gate: asyncio.Event | None,
+    ) -> None:
         try:
             while chunk := await reader.read(65536):
                 await self._flowing.wait()  # a blackhole holds it: nothing passes, nothing closes
+                if gate is not None:
+                    await gate.wait()
                 if self.mode == "delay" and self.delay_s > 0:
                     await asyncio.sleep(self.delay_s)
                 if writer.is_closing():

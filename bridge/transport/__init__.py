@@ -316,6 +316,11 @@ class messages:  # lower case: used like a function, `async for m in messages(cl
         return Incoming(await anext(self._raw))
 
 
+MAX_IN_FLIGHT = 20
+"""Messages awaiting their acknowledgement at once, paho's own window: past it the sender lets
+the outbox coalesce (the newest state replaces an older one) instead of queueing in paho."""
+
+
 async def send(
     link: Link,
     client: aiomqtt.Client,
@@ -326,26 +331,63 @@ async def send(
 ) -> None:
     """Publish what the outbox holds while `connected` is set, in order, at least once.
 
-    A batch taken from the outbox goes back on any exit (an error, a cancellation while a
-    publish waits for its acknowledgement, `connected` cleared): what was not acknowledged
-    goes out on the next connection. Clear `connected` and call `outbox.wake()` to end it.
+    Pipelined: each message is handed to the client as soon as it is queued, without waiting for
+    the acknowledgement of the one before (the broker still gets them in order), up to
+    `MAX_IN_FLIGHT` unacknowledged. On any exit (an error, a cancellation, `connected` cleared)
+    every message not acknowledged goes back to the outbox and out on the next connection; the
+    sender does not wait for acknowledgements to leave. Clear `connected` and call
+    `outbox.wake()` to end it.
+
+    Raises:
+        MqttError: a publish failed (the connection is going).
     """
-    while connected.is_set():
-        await outbox.wait()
-        if not connected.is_set():
-            return
-        batch = outbox.take()
-        sent = 0
-        try:
-            for m in batch:
-                try:
-                    await link.publish(client, m)
-                except (ValueError, TypeError) as exc:  # paho refuses the topic or the payload
-                    on_unsendable(m, exc)
-                sent += 1
-        finally:
-            if sent < len(batch):
-                outbox.give_back(batch[sent:])
+    in_flight: dict[asyncio.Future[None], Message] = {}  # in the order they were sent
+    failed: list[BaseException] = []
+
+    def settled(task: asyncio.Future[None]) -> None:
+        if task.cancelled():
+            return  # the sender is leaving: it gives the message back
+        exc = task.exception()
+        if exc is None:
+            in_flight.pop(task, None)
+        else:
+            failed.append(exc)
+            outbox.wake()
+        if len(in_flight) == MAX_IN_FLIGHT - 1:
+            outbox.wake()  # room again
+
+    try:
+        while connected.is_set():
+            await outbox.wait()
+            if failed:
+                raise failed[0]
+            if not connected.is_set():
+                return
+            if len(in_flight) >= MAX_IN_FLIGHT:
+                outbox.rest()  # until an acknowledgement makes room
+                continue
+            for m in outbox.take(MAX_IN_FLIGHT - len(in_flight)):
+                # A task hands its message to paho before its first wait, and tasks start in
+                # the order they were made: the messages leave in outbox order.
+                publish = asyncio.ensure_future(_publish(link, client, m, on_unsendable))
+                in_flight[publish] = m
+                publish.add_done_callback(settled)
+    finally:
+        for waiting in in_flight:
+            waiting.cancel()
+        outbox.give_back(list(in_flight.values()))
+
+
+async def _publish(
+    link: Link,
+    client: aiomqtt.Client,
+    m: Message,
+    on_unsendable: Callable[[Message, Exception], None],
+) -> None:
+    try:
+        await link.publish(client, m)
+    except (ValueError, TypeError) as exc:  # paho refuses the topic or the payload
+        on_unsendable(m, exc)
 
 
 async def keep_connected(

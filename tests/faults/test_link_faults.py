@@ -18,8 +18,9 @@ from typing import Any
 import aiomqtt
 import pytest
 
-from bridge.agent import Agent
+from bridge.agent import Agent, Reply
 from bridge.broker import Mosquitto
+from bridge.codec import parse_command
 from bridge.outbox import Message
 from testkit.proxy import Proxy
 from tests.integration.conftest import agent_settings, eventually, running_agent
@@ -366,5 +367,37 @@ def test_what_was_being_sent_when_the_link_dropped_is_sent_on_the_next_connectio
             broker.thaw()
             await asyncio.wait_for(agent.connected.wait(), 20)
             await eventually(lambda: len(agent.outbox) == 0, 10, "sent after reconnecting")
+
+    asyncio.run(scenario())
+
+
+def test_a_command_s_state_event_and_answer_leave_before_any_acknowledgement(
+    broker: Mosquitto, tmp_path: Path
+) -> None:
+    """The sender pipelines: no message waits for the acknowledgement of the one before it.
+
+    With every byte from the broker to the agent held (no PUBACK comes back), the state, the
+    event and the answer of one command still all reach a subscriber, the state first. Once the
+    acknowledgements flow again nothing is sent twice.
+    """
+
+    async def scenario() -> None:
+        async with online_through_proxy(broker, tmp_path) as (proxy, agent, tl):
+            await asyncio.sleep(0.5)  # the announce is out and acknowledged
+            proxy.hold_replies(True)
+            held = time.monotonic()
+            parsed = parse_command(b'{"action": "start", "transaction": "pipe"}', now=time.time())
+            reply = Reply(agent.topics.response, None)
+            agent.handle_command(parsed, now=time.monotonic(), reply=reply)
+            # (hang guards only: nothing here is a timing claim)
+            answered = await tl.wait(f"{BASE}/response", lambda p: b'"pipe"' in p, 30, held)
+            started = await tl.wait(f"{BASE}/event", lambda p: b'"session_started"' in p, 30, held)
+            state = await tl.wait(f"{BASE}/state", lambda p: b'"fit_check"' in p, 30, held)
+            assert state <= min(started, answered)  # the state a person waits for comes first
+            proxy.hold_replies(False)
+            await asyncio.sleep(1.0)
+            assert len(tl.responses("pipe")) == 1
+            assert len(tl.events("session_started")) == 1
+            assert agent.stats.connects == 1  # the link never dropped
 
     asyncio.run(scenario())
