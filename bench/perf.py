@@ -522,9 +522,11 @@ async def fleet(fig: Figures, broker: Mosquitto, devices: int, seconds: float, w
         published[topic] = 0
         original = agent.publish_state
 
-        def counted(now: float, original: Any = original, topic: str = topic) -> None:
+        def counted(
+            now: float, *, lead: bool = False, original: Any = original, topic: str = topic
+        ) -> None:
             published[topic] += 1
-            original(now)
+            original(now, lead=lead)
 
         agent.publish_state = counted  # type: ignore[method-assign]
         agents.append(agent)
