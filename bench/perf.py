@@ -30,6 +30,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import aiomqtt
 
+from bench import peer
+from bench.peer import cpu_s, pct, rss_mb
 from bench.valves import time_exhaust_orders
 from bridge.broker import Mosquitto
 from bridge.config import load_settings
@@ -64,26 +66,6 @@ class Row:
     met: bool | None
 
 
-def pct(values: list[float], q: float) -> float:
-    """The q-quantile (0-1) of `values`."""
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * (len(ordered) - 1) + 0.5))]
-
-
-def rss_mb(pid: int) -> float:
-    """Resident memory of a process, in MiB."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
-def cpu_s(pid: int) -> float:
-    """User + system CPU seconds a process has used."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def cli(*args: str, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     """A `legwave` process."""
     with log.open("ab") as out:
@@ -105,6 +87,7 @@ class Figures:
         self.notes: list[str] = []
         self.tick_us = 0.0
         self.nbody_s = 0.0
+        self.peer = peer.Peer()
 
 
 async def _wait(client: aiomqtt.Client, match: Callable[[str, bytes], bool], within: float) -> None:
@@ -786,6 +769,8 @@ def plot(fig: Figures) -> list[str]:
     f.savefig(IMG / "perf-latency.png")
     plt.close(f)
     out.append("![Latency distributions](img/perf-latency.png)")
+    if fig.peer.echo_ms:
+        out.append(peer.plot(fig.peer, IMG))
     return out
 
 
@@ -803,6 +788,10 @@ async def run_all(args: argparse.Namespace) -> Figures:
         await loop_under_flood(fig, broker, args.loop_minutes, work)
         print(f"fleet of {args.fleet} …", flush=True)
         await fleet(fig, broker, args.fleet, args.fleet_seconds, work)
+        print("beside mqtt-io and a bare echo …", flush=True)
+        await peer.side_by_side(fig.peer, broker, args.peer_samples, args.peer_rounds, work)
+        fig.rows += [Row(r.what, r.target, r.measured, r.baseline, r.met) for r in fig.peer.rows]
+        fig.notes += fig.peer.notes
     finally:
         broker.stop()
     print("simulated session …", flush=True)
@@ -823,6 +812,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fleet", type=int, default=100)
     parser.add_argument("--fleet-seconds", type=float, default=60.0)
     parser.add_argument("--nbody-steps", type=int, default=500_000)
+    parser.add_argument("--peer-samples", type=int, default=200)
+    parser.add_argument("--peer-rounds", type=int, default=5)
     parser.add_argument("--no-doc", action="store_true", help="print only")
     args = parser.parse_args(argv)
     args.argv = list(argv if argv is not None else sys.argv[1:])

@@ -47,18 +47,17 @@ class Outbox:
             message: the newest payload for its topic.
             first: send it before the other latest-wins messages (`online` before the state).
             lead: send it before everything, queued messages too (the state a person waits
-                for after a command, ahead of the command's answer and events).
+                for after a command, ahead of the command's answer and events). A newer
+                message on the topic of a pending lead one takes its place, in the lead.
         """
         assert message.coalesce  # noqa: S101 - a programming error, not input
-        if lead:
+        if lead or message.topic in self._lead:  # a newer one keeps the place of a lead one
             self._slots.pop(message.topic, None)
             self._lead[message.topic] = message
         elif first:
-            self._lead.pop(message.topic, None)
             self._slots.pop(message.topic, None)
             self._slots = {message.topic: message, **self._slots}
         else:
-            self._lead.pop(message.topic, None)
             self._slots[message.topic] = message
         self._ready.set()
 

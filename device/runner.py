@@ -42,29 +42,26 @@ class MonotonicClock:
         """Seconds on the monotonic clock."""
         return time.monotonic()
 
-    async def sleep_until(self, deadline: float, *wake: asyncio.Event) -> bool:
-        """Sleep until about `deadline` on the monotonic clock, or until one of `wake` is set.
+    async def sleep_until(self, deadline: float, wake: asyncio.Event | None = None) -> bool:
+        """Sleep until about `deadline` on the monotonic clock, or until `wake` is set.
 
         epoll rounds every wait up to the next millisecond, so a plain sleep wakes 0 to 1 ms
         late. Aiming half a millisecond early centres the wake-up on the deadline (within
         ±0.5 ms) instead, without spinning.
 
         Returns:
-            True when one of `wake` ended the sleep.
+            True when `wake` ended the sleep.
         """
         delay = max(deadline - time.monotonic() - EPOLL_GRANULARITY_S / 2, 0.0)
-        if not wake:
+        if wake is None:
             await asyncio.sleep(delay)
             return False
-        if any(e.is_set() for e in wake):
-            return True
-        waits = [asyncio.ensure_future(e.wait()) for e in wake]
         try:
-            done, _ = await asyncio.wait(waits, timeout=delay, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for w in waits:
-                w.cancel()
-        return bool(done)
+            async with asyncio.timeout(delay):
+                await wake.wait()
+        except TimeoutError:
+            return False
+        return True
 
 
 class VirtualClock:
@@ -77,16 +74,15 @@ class VirtualClock:
         """The current virtual time."""
         return self.t
 
-    async def sleep_until(self, deadline: float, *wake: asyncio.Event) -> bool:
+    async def sleep_until(self, deadline: float, wake: asyncio.Event | None = None) -> bool:
         """Jump to `deadline` (and let other tasks run once).
 
-        With `wake`, other tasks run once before the jump: when one of them sets an event of
-        `wake` (a command sent meanwhile, a stop), the time stays where it is and this returns
-        True.
+        With `wake`, other tasks run once before the jump: when one of them sets it (a command
+        sent meanwhile, a stop), the time stays where it is and this returns True.
         """
-        if wake:
+        if wake is not None:
             await asyncio.sleep(0)
-            if any(e.is_set() for e in wake):
+            if wake.is_set():
                 return True
         self.t = max(self.t, deadline)
         await asyncio.sleep(0)
@@ -123,7 +119,7 @@ class Runner:
         self.orders: Orders | None = None
         self.on_tick = on_tick
         self.lateness: list[float] | None = None  # set to a list to record every tick's lateness
-        self._command = asyncio.Event()  # set by a command: ends an idle-rate sleep
+        self._wake = asyncio.Event()  # set by a command or stop: ends an idle-rate sleep
 
     def tick(self, now: float, *, late: bool = False) -> Orders:
         """One control tick: read, decide (supervisor included), apply."""
@@ -141,7 +137,7 @@ class Runner:
         outcome = self.massager.submit(command, self.clock.now())
         if command.action in (Action.STOP, Action.VENT):
             self.hardware.safe_state()
-        self._command.set()  # the next tick now, at the full rate
+        self._wake.set()  # the next tick now, at the full rate
         return outcome
 
     async def run(self, *, stop: asyncio.Event | None = None) -> None:
@@ -152,8 +148,10 @@ class Runner:
         clock = self.clock
         period = self.period
         idle_period = self.idle_period
-        self._command = command = asyncio.Event()  # (bound to this run's event loop)
-        wake = (command,) if stop is None else (command, stop)
+        self._wake = wake = asyncio.Event()  # (bound to this run's event loop)
+        stopping = None
+        if stop is not None:  # a stop ends an idle sleep too
+            stopping = asyncio.ensure_future(_set_when(stop, wake))
         try:
             deadline = clock.now()
             while stop is None or not stop.is_set():
@@ -172,13 +170,16 @@ class Runner:
                 if idle_period > period and self.massager.quiet:
                     self.idle_ticks += 1
                     deadline += idle_period
-                    command.clear()
-                    if await clock.sleep_until(deadline, *wake):
+                    if stop is None or not stop.is_set():
+                        wake.clear()
+                    if await clock.sleep_until(deadline, wake):
                         deadline = clock.now()  # a command (or stop): tick now
                 else:
                     deadline += period
                     await clock.sleep_until(deadline)
         finally:
+            if stopping is not None:
+                stopping.cancel()
             self.hardware.safe_state()
 
     async def serve(self, *, signals: tuple[int, ...] = (signal.SIGINT, signal.SIGTERM)) -> None:
@@ -194,3 +195,8 @@ class Runner:
                 with contextlib.suppress(ValueError, RuntimeError):
                     loop.remove_signal_handler(sig)
             log.info("control loop stopped; hardware in safe state")
+
+
+async def _set_when(event: asyncio.Event, then: asyncio.Event) -> None:
+    await event.wait()
+    then.set()

@@ -82,8 +82,8 @@ class Clock(Protocol):
     def now(self) -> float:
         """Seconds on a monotonic scale."""
 
-    async def sleep_until(self, deadline: float, *wake: asyncio.Event) -> bool:
-        """Wait until `now() >= deadline` (at once when it already is), or an event of `wake`.
+    async def sleep_until(self, deadline: float, wake: asyncio.Event | None = None) -> bool:
+        """Wait until `now() >= deadline` (at once when it already is), or until `wake` is set.
 
-        Returns True when an event of `wake` ended the wait early.
+        Returns True when `wake` ended the wait early.
         """

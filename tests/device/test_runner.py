@@ -312,11 +312,11 @@ def test_stop_ends_an_idle_sleep_at_once() -> None:
     ticks = Ticks(bench, clock, until=1e9)
     set_at: list[float] = []
 
-    def stop() -> None:
+    def stop() -> None:  # in the idle tick: the runner goes to sleep right after it
         ticks.stop.set()
         set_at.append(clock.now())
 
-    ticks.at.append((1.0 - 1e-6, lambda: asyncio.get_running_loop().call_soon(stop)))
+    ticks.at.append((1.0 - 1e-6, stop))
     ticks.run()
     assert bench.runner.idle_ticks > 5
     assert clock.now() == set_at[0]  # it left then, not at the next idle deadline

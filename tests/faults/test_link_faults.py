@@ -23,6 +23,7 @@ from bridge.broker import Mosquitto
 from bridge.codec import parse_command
 from bridge.outbox import Message
 from testkit.proxy import Proxy
+from testkit.recorder import Recorder
 from tests.integration.conftest import agent_settings, eventually, running_agent
 
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(120)]
@@ -30,29 +31,12 @@ RECONNECT_LIMIT_S = 10.0
 BASE = "legwave/lwtest"
 
 
-class Timeline:
+class Timeline(Recorder):
     """Every message on the device's topics, with the time it arrived."""
-
-    def __init__(self, client: aiomqtt.Client) -> None:
-        self.client = client
-        self.seen: list[tuple[float, str, bytes, bool]] = []
-        self.changed = asyncio.Event()
-
-    async def pump(self) -> None:
-        async for m in self.client.messages:
-            payload = m.payload if isinstance(m.payload, bytes) else str(m.payload).encode()
-            self.seen.append((time.monotonic(), m.topic.value, payload, m.retain))
-            self.changed.set()
 
     async def wait(self, topic: str, predicate: Any, timeout: float, after: float = 0.0) -> float:
         """When the first message on `topic` after `after` matching `predicate` arrived."""
-        async with asyncio.timeout(timeout):
-            while True:
-                for t, top, payload, _ in self.seen:
-                    if t >= after and top == topic and predicate(payload):
-                        return t
-                self.changed.clear()
-                await self.changed.wait()
+        return await self.wait_for(lambda t, p, _r: t == topic and predicate(p), after, timeout)
 
     def availability(self, after: float = 0.0) -> list[bytes]:
         return [p for t, top, p, _ in self.seen if t >= after and top == f"{BASE}/availability"]
