@@ -187,7 +187,7 @@ class Link:
         options: dict[str, Any] = {}
         if on_message is not None:
             options["queue_type"] = inbox_for(on_message, Incoming)
-        return aiomqtt.Client(
+        client = aiomqtt.Client(
             hostname=self.host,
             port=self.port,
             identifier=identifier,
@@ -205,6 +205,10 @@ class Link:
             socket_options=(*NO_DELAY, SMALL_RECEIVE_BUFFER) if small_receive_buffer else NO_DELAY,
             **options,
         )
+        # aiomqtt warns past 10 calls awaiting an answer; the pipelined sender keeps up to
+        # MAX_IN_FLIGHT publishes waiting, and a subscribe or two may wait beside them.
+        client.pending_calls_threshold = 2 * MAX_IN_FLIGHT
+        return client
 
     async def connect(self, within_s: float, **options: Any) -> aiomqtt.Client:
         """Build a client with `options` (see `client`) and connect it within `within_s` seconds.

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -22,6 +23,7 @@ from bridge.agent import Agent, Reply
 from bridge.broker import Mosquitto
 from bridge.codec import parse_command
 from bridge.outbox import Message
+from bridge.transport import MAX_IN_FLIGHT
 from testkit.proxy import Proxy
 from testkit.recorder import Recorder
 from tests.integration.conftest import agent_settings, eventually, running_agent
@@ -385,3 +387,28 @@ def test_a_command_s_state_event_and_answer_leave_before_any_acknowledgement(
             assert agent.stats.connects == 1  # the link never dropped
 
     asyncio.run(scenario())
+
+
+def test_a_full_pipeline_logs_no_warning_and_the_rest_waits_in_the_outbox(
+    broker: Mosquitto, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """With no acknowledgement coming back, 20 publishes wait and the rest stays queued."""
+
+    async def scenario() -> None:
+        async with online_through_proxy(broker, tmp_path) as (proxy, agent, tl):
+            await asyncio.sleep(0.5)  # the announce is out and acknowledged
+            proxy.hold_replies(True)
+            held = time.monotonic()
+            for i in range(MAX_IN_FLIGHT + 10):
+                agent.outbox.put(Message(agent.topics.event, b'{"n": %d}' % i, qos=1))
+            # (hang guards only)
+            await tl.wait(f"{BASE}/event", lambda p: p == b'{"n": 19}', 30, held)
+            await eventually(lambda: len(agent.outbox) == 10, 30, "ten left in the outbox")
+            proxy.hold_replies(False)
+            await tl.wait(f"{BASE}/event", lambda p: p == b'{"n": 29}', 30, held)
+            numbers = [json.loads(p)["n"] for t, top, p, _ in tl.seen if top.endswith("/event")]
+            assert numbers == list(range(MAX_IN_FLIGHT + 10))  # in order, each once
+
+    with caplog.at_level(logging.WARNING):
+        asyncio.run(scenario())
+    assert not [r for r in caplog.records if "pending publish calls" in r.getMessage()]
