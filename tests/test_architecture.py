@@ -17,6 +17,7 @@ from __future__ import annotations
 import ast
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -156,3 +157,21 @@ def test_importing_everything_pulls_in_no_hardware_or_plotting_library() -> None
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_the_simulator_path_loads_nothing_of_the_pi_backend_or_the_plotting_stack() -> None:
+    """`legwave run` on the simulator: the wiring model only, no backend, no matplotlib."""
+    code = (
+        "import sys, bridge.cli, bridge.service\n"
+        "from bridge.config import load_settings\n"
+        "from bridge.service import build\n"
+        "build(load_settings(None, device_id='arch', state_dir=sys.argv[1]), host='x', port=1)\n"
+        "print(' '.join(sorted(sys.modules)))\n"
+    )
+    with tempfile.TemporaryDirectory() as state:
+        out = subprocess.run(
+            [sys.executable, "-c", code, state], check=True, capture_output=True, text=True
+        ).stdout.split()
+    pi = [m for m in out if m.startswith("device.backends.pi")]
+    assert pi == ["device.backends.pi", "device.backends.pi.config"], pi
+    assert not [m for m in out if m.startswith(("matplotlib", "gpiozero", "RPi", "smbus2"))]
