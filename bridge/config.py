@@ -18,7 +18,6 @@ import time
 from pathlib import Path
 from typing import Any, Literal, Self
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -213,6 +212,8 @@ class _YamlSource(PydanticBaseSettingsSource):
         path = _yaml_path.get()
         if path is None:
             return {}
+        import yaml  # only with a configuration file: the environment alone needs no parser
+
         try:
             data = yaml.safe_load(path.read_bytes().decode())
         except OSError as exc:
