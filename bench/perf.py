@@ -740,7 +740,10 @@ client and the rest.
 - **Import and `legwave health`.** `python -X importtime -c "import bridge.service"`: pydantic
   and pydantic-settings about 45 ms, the settings models about 45 ms (`device.settings` 19 ms,
   the Pi wiring model 12 ms), `bridge.codec` with the control logic 70 ms, asyncio with ssl and
-  logging 42 ms, aiomqtt and paho 14 ms. `legwave health` loads the whole configuration to find
+  logging 42 ms, aiomqtt and paho 14 ms. Already cut: the Pi backend no longer loads with the
+  wiring model (`device.backends.pi` 17.9 → 0.3 ms) and PyYAML loads only with a configuration
+  file; `import bridge.cli, bridge.service`, best of 15, twice, beside the version before:
+  317 / 328 ms before, 297 / 283 ms after. `legwave health` loads the whole configuration to find
   the broker (0.44 s of CPU); `import aiomqtt` alone is 0.14 s here. It would take a health path
   that reads only the broker address and the device's topic (without pydantic-settings), or a
   healthcheck that asks the running agent instead of the broker.
