@@ -8,7 +8,8 @@ overrun counter, and safe state on every way out (return, exception, cancellatio
 Idle rate: while the massager is quiet (idle or latched in a fault, every zone vented, no pad
 warm) the loop ticks at `DeviceSettings.idle_hz` (10 Hz) instead of the control rate: the same
 tick, the same supervisor rules, fewer of them. The first tick that is not quiet brings the full
-rate back for the next period; a command or `stop` ends an idle sleep at once (docs/device.md).
+rate back for the next period; a command ends an idle sleep (the next tick one full period after
+it) and `stop` ends the loop at once (docs/device.md).
 """
 
 from __future__ import annotations
@@ -173,7 +174,13 @@ class Runner:
                     if stop is None or not stop.is_set():
                         wake.clear()
                     if await clock.sleep_until(deadline, wake):
-                        deadline = clock.now()  # a command (or stop): tick now
+                        if stop is not None and stop.is_set():
+                            continue  # leave now
+                        # A command: the full rate from the next period on. Not at once: the
+                        # command's answer and state leave first, and stop and vent have
+                        # already reached the valves (`submit`).
+                        deadline = clock.now() + period
+                        await clock.sleep_until(deadline)
                 else:
                     deadline += period
                     await clock.sleep_until(deadline)

@@ -288,7 +288,7 @@ def test_air_in_a_zone_while_idle_is_seen_within_one_idle_period_then_at_the_ful
         assert bench.massager.fault is fault
 
 
-def test_a_command_ends_an_idle_sleep_at_once() -> None:
+def test_a_command_ends_an_idle_sleep_the_next_tick_one_full_period_later() -> None:
     clock = VirtualClock()
     bench = Bench(clock)
     ticks = Ticks(bench, clock, until=2.0)
@@ -301,9 +301,11 @@ def test_a_command_ends_an_idle_sleep_at_once() -> None:
     ticks.at.append((1.0 - 1e-6, lambda: asyncio.get_running_loop().call_soon(send)))
     ticks.run()
     k = ticks.times.index(sent[0])  # the idle tick it followed
-    assert ticks.times[k + 1] == sent[0]  # the next tick at once, not an idle period later
+    period = bench.runner.period
+    # one control period later (the answer goes first), not an idle period later
+    assert ticks.times[k + 1] == pytest.approx(sent[0] + period, abs=1e-9)
     assert ticks.status[k + 1] is Status.FIT_CHECK
-    assert ticks.gaps(sent[0] + 1e-9, 2.0) == {bench.runner.period}
+    assert ticks.gaps(sent[0], 2.0) == {period}
 
 
 def test_stop_ends_an_idle_sleep_at_once() -> None:
