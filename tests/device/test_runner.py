@@ -75,13 +75,14 @@ class Bench:
         self.vibration = Part()
         self.pump.value = self.vibration.value = 0.0
         self.sensors = [Sensor(clock.now, 0.0, hook if i == 0 else None) for i in range(4)]
+        self.pads = [Sensor(clock.now, 33.0), Sensor(clock.now, 33.0)]
         self.hardware = Hardware(
             pump=self.pump,
             inlets=self.inlets,
             exhausts=self.exhausts,
             pressure=self.sensors,
             heaters=self.heaters,
-            temperature=[Sensor(clock.now, 33.0), Sensor(clock.now, 33.0)],
+            temperature=self.pads,
             heater_supply=self.supply,
             vibration=self.vibration,
         )
@@ -322,3 +323,20 @@ def test_stop_ends_an_idle_sleep_at_once() -> None:
     assert bench.runner.idle_ticks > 5
     assert clock.now() == set_at[0]  # it left then, not at the next idle deadline
     assert bench.all_safe()
+
+
+def test_a_warm_pad_keeps_the_full_rate_while_idle() -> None:
+    """A pad at 41.5 °C (after a session, or a heater stuck on): no idle rate until it cools."""
+    clock = VirtualClock()
+    bench = Bench(clock)
+    ticks = Ticks(bench, clock, until=2.0)
+
+    def set_pads(celsius: float) -> None:
+        for pad in bench.pads:
+            pad.value = celsius
+
+    set_pads(41.5)
+    ticks.at.append((1.0 - 1e-6, lambda: set_pads(35.0)))
+    ticks.run()
+    assert ticks.gaps(0.0, 1.0) == {bench.runner.period}
+    assert bench.runner.idle_period in ticks.gaps(1.1, 2.0)

@@ -138,3 +138,19 @@ def test_changing_a_presets_heat_drops_its_heat_time_and_the_preset_name() -> No
     changed = bedtime.with_changes(heat="low")
     assert changed.heat_minutes is None and changed.preset is None
     assert changed.duration_min == bedtime.duration_min
+
+
+@pytest.mark.parametrize(
+    ("values", "reason"),
+    [
+        ({"idle_hz": 5}, "greater than or equal to 10"),  # the supervisor watches at 10 Hz at least
+        ({"control_hz": 20, "idle_hz": 25}, "must not exceed control_hz (20)"),
+    ],
+)
+def test_the_idle_rate_is_bounded_and_never_above_the_control_rate(
+    values: dict[str, float], reason: str
+) -> None:
+    with pytest.raises(ValidationError) as err:
+        DeviceSettings(**values)
+    assert err.value.errors()[0]["loc"] == ("idle_hz",)
+    assert reason in str(err.value)
