@@ -11,7 +11,7 @@ COPY --from=build /install /usr/local
 RUN useradd --system --home-dir /var/lib/legwave --create-home --shell /usr/sbin/nologin legwave
 USER legwave
 ENV LEGWAVE_STATE_DIR=/var/lib/legwave PYTHONDONTWRITEBYTECODE=1
-# Healthy while the device's retained availability on the broker says online.
+# Healthy while the agent answers online: connected to the broker, its control loop ticking.
 HEALTHCHECK --interval=30s --timeout=10s --start-period=20s --retries=3 CMD ["legwave", "health"]
 ENTRYPOINT ["legwave"]
 CMD ["run"]

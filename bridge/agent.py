@@ -33,6 +33,7 @@ from bridge.codec import (
 )
 from bridge.contract import EventMessage, State, Telemetry, response
 from bridge.discovery import DeviceInfo, discovery_messages
+from bridge.health import TICK_STALE_S
 from bridge.outbox import Message, Outbox
 from bridge.ratelimit import LogLimiter, TokenBucket
 from bridge.transport import (
@@ -201,6 +202,7 @@ class Agent:
         self._stop_now = asyncio.Event()
         self.power_line_connected = asyncio.Event()
         self._takeovers: list[float] = []
+        self.ticked_at: float | None = None  # the control loop's last tick (its clock)
 
     # -- the control-loop side (never waits) ------------------------------------------------
     def after_tick(self, now: float, *, answering: bool = False) -> None:
@@ -208,6 +210,7 @@ class Agent:
 
         `answering`: called for a command just applied; its new state goes out first.
         """
+        self.ticked_at = now
         m = self.massager
         for event in m.drain_events():
             self.outbox.put(Message(self.topics.event, EventMessage.of(event).payload(), qos=1))
@@ -233,6 +236,24 @@ class Agent:
             snap = Telemetry.of(m.snapshot(now)).payload()
             self.outbox.put_latest(Message(self.topics.telemetry, snap, qos=0, coalesce=True))
         self.remember(now)
+
+    def health(self) -> dict[str, Any]:
+        """What `legwave health` is told: online while connected and the control loop ticks."""
+        since = None if self.ticked_at is None else self.runner.clock.now() - self.ticked_at
+        reasons = []
+        if not self.connected.is_set():
+            reasons.append("not connected to the broker")
+        if since is None or since > TICK_STALE_S:
+            reasons.append("the control loop is not ticking")
+        return {
+            "status": "offline" if reasons else "online",
+            "reason": "; ".join(reasons) or None,
+            "device_id": self.info.device_id,
+            "device": self.massager.status.value,
+            "since_tick_s": None if since is None else round(since, 3),
+            "uptime_s": round(time.monotonic() - self._started, 1),
+            "connects": self.stats.connects,
+        }
 
     def remember(self, now: float, *, force: bool = False) -> None:
         """Hand the device's memory to the store when it changed (and every 30 s in a session)."""

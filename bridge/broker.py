@@ -110,10 +110,12 @@ class Mosquitto:
         return path.read_text(errors="replace") if path.exists() else ""
 
     def kill(self) -> None:
-        """SIGKILL: the broker vanishes without a goodbye."""
+        """SIGKILL: the broker vanishes without a goodbye (`start` brings it back)."""
         if self.proc is not None and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(timeout=5)
+        if self.proc is not None and self.proc.stderr is not None:
+            self.proc.stderr.close()
 
     def freeze(self) -> None:
         """SIGSTOP: the broker keeps its sockets but answers nothing."""

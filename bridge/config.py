@@ -36,6 +36,7 @@ from pydantic_settings import (
 )
 
 from bridge.codec import DEVICE_ID
+from bridge.health import default_state_dir
 from device.backends import BackendName
 from device.backends.pi.config import PiConfig
 from device.settings import DeviceSettings
@@ -130,12 +131,6 @@ class HomeAssistantSettings(BaseModel):
     @classmethod
     def _plain(cls, value: str) -> str:
         return plain_topic(value)
-
-
-def default_state_dir() -> Path:
-    """Where the device id, counters and history live by default."""
-    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(base) / "legwave"
 
 
 class AgentSettings(BaseSettings):

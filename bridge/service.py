@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from bridge.agent import Agent, DuplicateAgentError
 from bridge.broker import BrokerUnavailableError, Mosquitto, port_open
 from bridge.config import resolve_device_id
+from bridge.health import answering
 from bridge.systemd import Notifier
 from bridge.transport import quiet_teardown
 from device.backends import PI_BACKENDS, HardwareUnavailableError, open_backend
@@ -232,7 +233,7 @@ async def _serve(settings: AgentSettings, *, stop: asyncio.Event | None) -> None
         # under 0.1 ms.
         gc.freeze()
         notifier.ready(f"device {info.device_id} on {host}:{port}")
-        async with asyncio.TaskGroup() as tg:
+        async with answering(settings.state_dir, agent.health), asyncio.TaskGroup() as tg:
             tg.create_task(agent.runner.run(stop=stop))
             tg.create_task(agent.run(stop))
     finally:

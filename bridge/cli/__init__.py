@@ -8,52 +8,39 @@ Each subcommand module has `register(sub)`, which adds its parser and sets its h
 from __future__ import annotations
 
 import argparse
-import logging
+import importlib
 import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bridge.cli import (
-    calibrate,
-    config,
-    ctl,
-    discovery,
-    doctor,
-    health,
-    plant,
-    registrar,
-    remove,
-    run,
-    selftest,
-    simulate,
-    watch,
-)
-from bridge.cli.options import fail
-from device import __version__
+from bridge.cli import health
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
 SUBCOMMANDS = (
-    run,
-    doctor,
-    selftest,
-    calibrate,
-    plant,
-    ctl,
-    watch,
-    discovery,
-    remove,
-    registrar,
-    health,
-    config,
-    simulate,
+    "run",
+    "doctor",
+    "selftest",
+    "calibrate",
+    "plant",
+    "ctl",
+    "watch",
+    "discovery",
+    "remove",
+    "registrar",
+    "health",
+    "config",
+    "simulate",
 )
+"""The subcommands in the order `legwave --help` lists them; each is the module of that name."""
 
 
 def parser() -> argparse.ArgumentParser:
     """The whole command line."""
+    from device import __version__
+
     top = argparse.ArgumentParser(
         prog="legwave",
         description="Smart-home controller for air-compression leg massagers.",
@@ -68,8 +55,8 @@ def parser() -> argparse.ArgumentParser:
     )
     top.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for command in SUBCOMMANDS:
-        command.register(sub)
+    for name in SUBCOMMANDS:
+        importlib.import_module(f"bridge.cli.{name}").register(sub)
     return top
 
 
@@ -84,7 +71,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _main(argv: Sequence[str] | None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    quick = health.quick(argv)  # the healthcheck, every 30 s: before anything else loads
+    if quick is not None:
+        return quick
+    from bridge.cli.options import fail
+
     args = parser().parse_args(argv)
+    import logging
+
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

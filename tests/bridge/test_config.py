@@ -203,7 +203,14 @@ def test_the_command_line_tools_never_make_a_device_id(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("LEGWAVE_STATE_DIR", str(tmp_path / "empty"))
-    for command in (["ctl", "stop"], ["watch", "--once"], ["health"], ["remove"], ["discovery"]):
+    tools = (
+        ["ctl", "stop"],
+        ["watch", "--once"],
+        ["health", "--broker"],
+        ["remove"],
+        ["discovery"],
+    )
+    for command in tools:
         code, text = check(command, capsys)
         assert code == 2, command
         assert "device_id: none set, and none kept in" in text

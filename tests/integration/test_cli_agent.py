@@ -115,9 +115,13 @@ def test_sigterm_says_offline_and_remove_clears_everything(
     assert f"homeassistant/device/{DEVICE}/config" in retained(broker.port, "homeassistant/#")
     assert main(["health"]) == 0
     assert capsys.readouterr().out.strip() == "online"
+    assert main(["health", "--broker"]) == 0
+    assert capsys.readouterr().out.strip() == "online"
     agent_process.terminate()
     assert agent_process.wait(timeout=10) == 0
     assert main(["health"]) == 1
+    assert capsys.readouterr().out.startswith("offline: no agent answers in")
+    assert main(["health", "--broker"]) == 1
     assert capsys.readouterr().out.strip() == "offline"
     assert retained(broker.port, f"{BASE}/availability")[f"{BASE}/availability"] == b"offline"
     assert main(["remove"]) == 0

@@ -76,7 +76,11 @@ def test_the_agent_serves_a_broker_that_refuses_mqtt_5(v311_broker: int, tmp_pat
             deadline = time.monotonic() + 30
             while True:
                 health = subprocess.run(
-                    [*cli, "health"], env=env, capture_output=True, text=True, check=False
+                    [*cli, "health", "--broker"],
+                    env=env,
+                    capture_output=True,
+                    text=True,
+                    check=False,
                 )
                 if health.returncode == 0:
                     break

@@ -186,7 +186,7 @@ def test_the_command_line_speaks_tls_as_the_agent_does(
         )
     try:
         deadline = time.monotonic() + 20
-        while main(["health", "--timeout", "0.5"]) != 0:
+        while main(["health", "--broker", "--timeout", "0.5"]) != 0:
             assert agent.poll() is None, (tmp_path / "agent.log").read_text()
             assert time.monotonic() < deadline, "never online over TLS"
             time.sleep(0.2)
@@ -204,7 +204,7 @@ def test_the_command_line_speaks_tls_as_the_agent_does(
     assert "cleared" in capsys.readouterr().out
     # and with the wrong CA the same command line is refused, not let through in clear
     monkeypatch.setenv("LEGWAVE_MQTT__TLS__CA_FILE", str(tls_broker[2]))
-    assert main(["health", "--timeout", "1"]) == 3
+    assert main(["health", "--broker", "--timeout", "1"]) == 3
     gc.collect()  # close the refused handshake's socket here, where its warning is expected
 
 
