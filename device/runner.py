@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import signal
 import time
 from typing import TYPE_CHECKING
@@ -34,6 +35,19 @@ log = logging.getLogger(__name__)
 
 EPOLL_GRANULARITY_S = 0.001
 """asyncio waits in epoll, whose timeout counts whole milliseconds, rounded up."""
+
+
+def idle_deadline(deadline: float, idle_period: float) -> float:
+    """The next idle tick: an idle period after `deadline`, brought back onto a whole millisecond.
+
+    Never more than an idle period away (the supervisor's ≥ 10 Hz holds), at most a millisecond
+    less. epoll counts its waits in whole milliseconds anyway; on that grid, devices that share a
+    process (a simulated fleet) and fall in the same millisecond wake in one go instead of each
+    paying a wake-up, while devices in different milliseconds stay spread out over the period.
+    (A deadline a hair below a millisecond, from rounding, counts as on it.)
+    """
+    slot = EPOLL_GRANULARITY_S
+    return math.floor((deadline + idle_period) / slot + 1e-6) * slot
 
 
 class MonotonicClock:
@@ -170,7 +184,7 @@ class Runner:
                 self.tick(now, late=late)
                 if idle_period > period and self.massager.quiet:
                     self.idle_ticks += 1
-                    deadline += idle_period
+                    deadline = idle_deadline(deadline, idle_period)
                     if stop is None or not stop.is_set():
                         wake.clear()
                     if await clock.sleep_until(deadline, wake):

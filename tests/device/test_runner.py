@@ -10,11 +10,13 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from device.control.faults import FaultCode
 from device.control.massager import Action, Command, Massager, Status
 from device.hal import Hardware, Orders, Sample
-from device.runner import MonotonicClock, Runner, VirtualClock
+from device.runner import MonotonicClock, Runner, VirtualClock, idle_deadline
 from device.settings import DeviceSettings
 
 
@@ -340,3 +342,28 @@ def test_a_warm_pad_keeps_the_full_rate_while_idle() -> None:
     ticks.run()
     assert ticks.gaps(0.0, 1.0) == {bench.runner.period}
     assert bench.runner.idle_period in ticks.gaps(1.1, 2.0)
+
+
+@given(deadline=st.floats(0.0, 1e7), idle_hz=st.sampled_from([10.0, 12.5, 25.0, 50.0]))
+def test_the_next_idle_tick_is_on_a_millisecond_and_never_more_than_an_idle_period_away(
+    deadline: float, idle_hz: float
+) -> None:
+    period = 1.0 / idle_hz
+    nxt = idle_deadline(deadline, period)
+    assert period - 0.001 - 1e-6 < nxt - deadline <= period + 1e-6
+    assert abs(nxt * 1000 - round(nxt * 1000)) < 1e-6 * max(1.0, nxt)
+
+
+def test_idle_ticks_land_on_whole_milliseconds_whatever_the_start() -> None:
+    # Devices that share a process (a simulated fleet) and fall in the same millisecond then
+    # wake in one go, instead of each paying a wake-up.
+    for start in (0.0134, 0.05, 7.33333):
+        clock = VirtualClock(start=start)
+        bench = Bench(clock)
+        ticks = Ticks(bench, clock, until=start + 2.0)
+        ticks.run()
+        assert ticks.times[0] == start
+        later = ticks.times[1:]
+        assert len(later) >= 19
+        assert all(abs(t * 1000 - round(t * 1000)) < 1e-6 for t in later), later[:3]
+        assert ticks.gaps(ticks.times[1], ticks.times[-1]) == {0.1}

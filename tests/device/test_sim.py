@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from device.backends.sim import (
@@ -157,14 +159,16 @@ def test_one_tick_in_real_time_integrates_the_physics_once() -> None:
 
     sim = SimulatedMassager(zones=4, heaters=2, clock=clock)
     steps = 0
-    step = sim.physics._step
+    step, rest = sim.physics._step, sim.physics._rest
 
-    def counted(dt: float) -> None:
+    def counted(dt: float, integrate: Any = step) -> None:
         nonlocal steps
         steps += 1
-        step(dt)
+        integrate(dt)
 
+    # (the first tick finds the sleeves at rest and advances in closed form: one step too)
     sim.physics._step = counted  # type: ignore[method-assign]
+    sim.physics._rest = lambda dt: counted(dt, rest)  # type: ignore[method-assign]
     orders = Orders(zones=4, heaters=2, pump=1.0)
     orders.inlet_open[:] = [True] * 4
     orders.exhaust_open[:] = [False] * 4
@@ -213,3 +217,48 @@ def test_fault_specs_parse(spec: str, expected: FaultInjection) -> None:
 def test_bad_fault_specs_say_why(spec: str, message: str) -> None:
     with pytest.raises(FaultSpecError, match=message):
         FaultInjection.parse(spec, zones=ZONES, default_at_s=100.0)
+
+
+@pytest.mark.parametrize(("supply", "pad_on"), [(False, False), (True, True), (True, False)])
+def test_at_rest_the_closed_form_is_what_fine_steps_integrate(supply: bool, pad_on: bool) -> None:
+    # No air and none coming: the simulator jumps in one closed-form step. It must land where
+    # the step-by-step integration lands, pads cooling or heating and the sensors' lag included.
+    def prepared() -> Physics:
+        p = Physics(zones=4, heaters=2, config=SimConfig(max_step_s=0.0005))
+        p.heater_supply = supply
+        for pad in p.pads:
+            pad.on, pad.temperature = pad_on, 38.0
+        for zone in p.zones:
+            zone.sensed = 12.0  # the sensors still settling after a vent
+        return p
+
+    jumped, stepped = prepared(), prepared()
+    jumped.advance_to(30.0)
+    assert jumped.time == 30.0
+    for _ in range(60_000):
+        stepped._step(0.0005)
+    for a, b in zip(jumped.pads, stepped.pads, strict=True):
+        assert a.temperature == pytest.approx(b.temperature, abs=0.01)
+        assert a.temperature != 38.0
+    for za, zb in zip(jumped.zones, stepped.zones, strict=True):
+        assert za.pressure == zb.pressure == 0.0
+        assert za.sensed == pytest.approx(zb.sensed, abs=1e-6)
+
+
+def test_air_in_a_zone_or_an_open_inlet_is_integrated_step_by_step() -> None:
+    p = Physics(zones=4, heaters=0, config=SimConfig())
+    steps = 0
+    step = p._step
+
+    def counted(dt: float) -> None:
+        nonlocal steps
+        steps += 1
+        step(dt)
+
+    p._step = counted  # type: ignore[method-assign]
+    p.zones[2].pressure = 0.5
+    p.advance_to(0.1)
+    assert steps == round(0.1 / p.config.max_step_s)
+    p.zones[2].pressure, p.zones[1].inlet_open, steps = 0.0, True, 0
+    p.advance_to(0.2)
+    assert steps == round(0.1 / p.config.max_step_s)

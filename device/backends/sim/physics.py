@@ -82,12 +82,44 @@ class Physics:
         remaining = t - self.time
         if remaining <= 0:
             return
+        if self._at_rest():
+            self._rest(remaining)
+            self.time = t
+            return
         step = self.config.max_step_s
         while remaining > 1e-12:
             dt = step if remaining > step else remaining
             self._step(dt)
             remaining -= dt
         self.time = t
+
+    def _at_rest(self) -> bool:
+        """No air anywhere and none coming: every zone at 0 mmHg and no inlet open.
+
+        Then nothing pneumatic moves (no flow at 0 mmHg, none through a closed inlet); only the
+        sensors' lag and the pads' temperatures change, and both are linear.
+        """
+        for zone in self.zones:
+            if zone.pressure > 0.0 or zone.inlet_open or zone.inlet_stuck_open:
+                return False
+        return True
+
+    def _rest(self, dt: float) -> None:
+        """`dt` at rest in closed form: what `_step` integrates, solved exactly, in one go.
+
+        The sensors' first-order lag decays by ``e^(−dt/τ)``; each pad relaxes towards its
+        equilibrium for its power with the time constant ``C / (1/R_skin + 1/R_amb)``.
+        """
+        c = self.config
+        decay = math.exp(-dt / c.sensor_lag_s) if c.sensor_lag_s > 0 else 0.0
+        for zone in self.zones:
+            zone.sensed *= decay
+        supply = self.heater_supply
+        for pad in self.pads:
+            power = c.heater_w if supply and (pad.on or pad.stuck_on) else 0.0
+            target = self._equilibrium(pad, power=power)
+            rate = (1.0 / pad.r_skin + 1.0 / c.heater_r_amb) / c.heater_capacity_j_k
+            pad.temperature = target + (pad.temperature - target) * math.exp(-rate * dt)
 
     def _compliance(self, zone: _Zone) -> float:
         c = self.config
