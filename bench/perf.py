@@ -503,6 +503,7 @@ async def fleet(
     assert ha.stdout is not None and ha.stdin is not None
     await ha.stdout.readline()
     children = []
+    folder = work / f"fleet-of-{devices}"  # each fleet's devices start with no memory
     for p in range(processes):
         first, count = p * devices // processes, (p + 1) * devices // processes
         share = (p + 1) * running // processes - p * running // processes
@@ -510,7 +511,7 @@ async def fleet(
             await asyncio.create_subprocess_exec(
                 sys.executable,
                 str(CHILDREN / "fleet.py"),
-                *map(str, (broker.port, first, count - first, share, seconds, work)),
+                *map(str, (broker.port, first, count - first, share, seconds, folder)),
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
             )
