@@ -191,6 +191,7 @@ class Agent:
         self._started = time.monotonic()
         self._last_key: tuple[Any, ...] | None = None
         self._last_state_at = -1e9
+        self._published: tuple[float, State] | None = None  # the state last queued, and when
         self._selftest_key: tuple[object, ...] | None = None
         self._last_telemetry_at = -1e9
         self._announce_task: asyncio.Task[None] | None = None
@@ -235,7 +236,11 @@ class Agent:
             self._last_telemetry_at = now
             snap = Telemetry.of(m.snapshot(now)).payload()
             self.outbox.put_latest(Message(self.topics.telemetry, snap, qos=0, coalesce=True))
-        self.remember(now)
+        if not answering:
+            # The next tick hands a command's change to the memory writer: waking that thread now
+            # would hand the interpreter back and forth with it while the state goes out (about
+            # half of a command's round trip here).
+            self.remember(now)
 
     def health(self) -> dict[str, Any]:
         """What `legwave health` is told: online while connected and the control loop ticks."""
@@ -293,6 +298,11 @@ class Agent:
         snap = self.massager.snapshot(now)
         return State.of(snap, uptime_s=now - self._started, version=__version__)
 
+    def _state_after(self, now: float) -> State:
+        """The state a command's answer carries: the one `after_tick` just queued, if it did."""
+        published = self._published
+        return published[1] if published is not None and published[0] == now else self.state(now)
+
     def selftest_report(self) -> dict[str, Any]:
         """What `…/selftest` says: the self-test running now, else the last one's report."""
         m = self.massager
@@ -308,7 +318,9 @@ class Agent:
     def publish_state(self, now: float, *, lead: bool = False) -> None:
         """Queue the retained state snapshot (`lead`: ahead of every queued message)."""
         self._last_state_at = now
-        payload = self.state(now).payload()
+        state = self.state(now)
+        self._published = (now, state)
+        payload = state.payload()
         message = Message(self.topics.state, payload, retain=True, coalesce=True)
         self.outbox.put_latest(message, lead=lead)
 
@@ -489,11 +501,12 @@ class Agent:
             return
         action = cmd.action.value if cmd.action else ""
         self._commands_log.info(f"urgent:{action}", now, "command %s: %s", action, outcome.message)
+        self._published = None
         self.after_tick(now, answering=True)  # the state shows it at once, sent first
         if self._urgent_answers.allow(now):
             self._answer(
                 reply,
-                response(ok=True, transaction=parsed.transaction, state=self.state(now)),
+                response(ok=True, transaction=parsed.transaction, state=self._state_after(now)),
             )
         else:
             self.stats.unanswered += 1
@@ -580,8 +593,11 @@ class Agent:
                 self._commands_log.info(
                     f"command:{action or 'settings'}", now, "command %s: %s", what, outcome.message
                 )
+                self._published = None
                 self.after_tick(now, answering=True)  # the new state at once, sent first
-                body = response(ok=True, transaction=parsed.transaction, state=self.state(now))
+                body = response(
+                    ok=True, transaction=parsed.transaction, state=self._state_after(now)
+                )
         self._answer(reply, body)
 
     # -- the network side -------------------------------------------------------------------

@@ -134,22 +134,10 @@ def parse_command(payload: bytes, *, now: float) -> ParsedCommand | CommandError
             "too_large", f"payload is {len(payload)} bytes; the limit is {MAX_PAYLOAD_BYTES}"
         )
     try:
-        data = json.loads(payload)
-    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-        return CommandError("malformed", f"payload is not valid JSON: {_short(exc)}")
-    if not isinstance(data, dict):
-        return CommandError("invalid", "payload must be a JSON object")
-    transaction = _echoable(data.get("transaction"))
-    try:
-        body = CommandBody.model_validate_json(payload, strict=True)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        # The body is flat: the first location is the field (the rest names a union member).
-        field = str(err["loc"][0]) if err["loc"] else None
-        where = f"{field}: " if field else ""
-        return CommandError("invalid", f"{where}{err['msg']}", field, transaction)
-    except (ValueError, RecursionError) as exc:  # pragma: no cover - json.loads accepted it
-        return CommandError("malformed", f"payload is not valid JSON: {_short(exc)}")
+        body = CommandBody.model_validate_json(payload, strict=True)  # one pass when it is good
+    except (ValueError, RecursionError):  # ValidationError is a ValueError
+        return _refusal(payload)
+    transaction = body.transaction
     if body.ts is not None:
         sent = body.ts.timestamp() if isinstance(body.ts, datetime) else body.ts
         if isinstance(body.ts, datetime) and body.ts.tzinfo is None:
@@ -185,6 +173,29 @@ def parse_command(payload: bytes, *, now: float) -> ParsedCommand | CommandError
     }
     changes = SettingChanges.model_construct(set(given), **given)
     return ParsedCommand(Command(action=action, changes=changes), transaction)
+
+
+def _refusal(payload: bytes) -> CommandError:
+    """Why `payload` is no command: not JSON, not an object, or its first invalid field."""
+    try:
+        data = json.loads(payload)
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        return CommandError("malformed", f"payload is not valid JSON: {_short(exc)}")
+    if not isinstance(data, dict):
+        return CommandError("invalid", "payload must be a JSON object")
+    transaction = _echoable(data.get("transaction"))
+    try:
+        CommandBody.model_validate_json(payload, strict=True)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        # The body is flat: the first location is the field (the rest names a union member).
+        field = str(err["loc"][0]) if err["loc"] else None
+        where = f"{field}: " if field else ""
+        return CommandError("invalid", f"{where}{err['msg']}", field, transaction)
+    except (ValueError, RecursionError) as exc:
+        return CommandError("malformed", f"payload is not valid JSON: {_short(exc)}")
+    # Python's reader took what pydantic's refused the first time: say so rather than guess.
+    return CommandError("malformed", "payload is not valid JSON")  # pragma: no cover
 
 
 def _echoable(value: object) -> Transaction | None:
