@@ -671,6 +671,18 @@ FIXED = [
         "see the table (1.87× / 2.54× / 1.66× before the state kept its lead)",
     ),
     (
+        "setting / start / stop → state, p50 against the echo's (second pass)",
+        "timed inside a running agent from the read of a command to the write of its state: "
+        "the memory writer thread, woken on the command path, handed the interpreter back and "
+        "forth with the event loop while the state was on its way (`strace -f`: futex "
+        "hand-offs between the two), about half of the round trip; the answer built a second "
+        "state snapshot, and a good command was read as JSON twice",
+        "the change goes to the memory writer at the next tick; the answer carries the state "
+        "just queued; a good command is parsed in one pass (the second only words a refusal)",
+        "1.82× / 2.11× / 1.82× the echo",
+        "1.41× / 1.52× / 1.15× (bench/peer.py, then the table)",
+    ),
+    (
         "agent CPU while idle",
         "the control loop ticked at 50 Hz with nothing to regulate",
         "an idle rate of 10 Hz while quiet, the same supervisor rules (docs/device.md)",
@@ -770,8 +782,20 @@ client and the rest.
   it would take: a sleep that a command can end without a timeout context, a lighter idle step
   (no pattern, no regulator while everything is vented), and a machine where a timer costs what
   it costs on a Pi.
-- **Running with telemetry** (against 2 %): 50 wake-ups a second at the cost above are 0.4 to
-  0.5 % alone, and a running tick with its physics about 40 µs more (the simulated-session row).
+- **Running with telemetry** (against 2 %): met on a quiet day (1.8 % on 2026-12-02), 2.4 to
+  3.5 % on slower ones: 50 wake-ups a second at the cost above are 0.4 to 0.5 % alone, and a
+  running tick with its physics about 40 µs more (the simulated-session row).
+- **Setting change and start → state** (1.4× and 1.5× the echo, against 1.3× and 1.5×; stop →
+  state is met). Timed inside a running agent from the read of a command to the write of its
+  state, commands 60 ms apart as in the run: parsing and validating it 0.16 ms, applying it
+  0.06 ms, the state snapshot queued 0.13 ms, then two passes of the event loop (the sender's
+  turn, then the publish's task) and paho's write 0.3 ms: about 0.7 ms, where the echo's own
+  part is one pass and a write. A command's memory write, its second state snapshot and a
+  second JSON pass are already off this path (see below). What it would take: a command path
+  without validation models, a state serialised without pydantic, and a publish handed to paho
+  from the command handler itself (an eagerly started task, Python 3.12).
+- **Start → online** (0.28 s against half of mqtt-io's 0.34 s): the import below is nearly all
+  of it; the connection and the discovery message take about 20 ms.
 - **Import.** `python -X importtime -c "import bridge.service"`: pydantic and
   pydantic-settings about 45 ms, the settings models about 45 ms (`device.settings` 19 ms, the Pi
   wiring model 12 ms), `bridge.codec` with the control logic 70 ms, asyncio with ssl and logging
@@ -781,10 +805,12 @@ client and the rest.
   can say `online`: what it would take is settings models without pydantic-settings (an
   environment reader of our own, about 20 ms) and a control package that loads its patterns on
   first use.
-- **Fleet of 1,000** (most idle, over both cores): 1,000 devices at 10 Hz are 10,000 ticks a
-  second; at about 150 µs a tick with its agent that is 1.5 cores before the broker and the
-  subscriber, so the two processes run near saturation and a tenth of the ticks start late.
-  Every state still arrives. What it would take: the idle tick at a third of its cost (the
+- **Fleets** (100 devices in one process, 1,000 over both cores, most idle): 1,000 devices at
+  10 Hz are 10,000 ticks a second; at about 100 to 150 µs a tick with its agent that is 1 to 1.5
+  cores before the broker and the subscriber. On a quiet day 0.2 % of the ticks start late; on a
+  slow one a tenth. When a process stalls (worst 95 ms in this run, the machine's scheduler),
+  every device in it misses its deadline at once and latches `loop_overrun`, as a real device
+  must. Every state still arrives. What it would take: the idle tick at a third of its cost (the
   items above), or three cores.
 - **RSS** (42 MB against 33): the same imports; mqtt-io carries no validation models.
 
