@@ -216,6 +216,10 @@ class Limits(BaseModel):
     hold_above_mmhg: float = Field(15.0, ge=5, le=15)
     leak_rate_mmhg_s: float = Field(2.0, ge=0.5, le=2)
     inflate_timeout_s: float = Field(30.0, ge=5, le=30)
+    no_rise_s: float = Field(5.0, ge=1, le=5)
+    """Pump time (a zone's share) within which filling must raise its reading by `no_rise_mmhg`:
+    else a sleeve is off, a hose loose or the sensor dead, and the zone may hold any pressure."""
+    no_rise_mmhg: float = Field(2.0, ge=2, le=10)
     sensor_min_mmhg: float = Field(-10.0, ge=-20, le=0)
     sensor_max_mmhg: float = Field(250.0, ge=120, le=300)
     sensor_jump_mmhg: float = Field(30.0, ge=5, le=30)

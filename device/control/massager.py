@@ -538,6 +538,9 @@ class Massager:
             late=late,
         )
         for trip in self.supervisor.check(now, readings, ctx, orders):
+            if trip.code is FaultCode.INFLATE_TIMEOUT and self.status is Status.FIT_CHECK:
+                # filling the first zone got nowhere: the fit check failed, and says so
+                trip = Trip(FaultCode.NO_SLEEVE, f"fit check: {trip.message}", trip.zone)
             self._on_trip(now, trip, orders)
         self.targets = targets
         return orders

@@ -99,6 +99,8 @@ class _ZoneWatch:
         "leak_reported",
         "leak_time",
         "pump_s",
+        "rise_from",
+        "rise_s",
         "sealed_since",
         "stale_ticks",
         "stuck_since",
@@ -121,6 +123,8 @@ class _ZoneWatch:
         self.hold_reported = False
         self.forced_vent = False
         self.pump_s = 0.0
+        self.rise_from: float | None = None  # the reading a fill is measured from
+        self.rise_s = 0.0  # this zone's share of the pump time since then
         self.sealed_since: float | None = None
         self.fit: _Fit | None = None
         self.leak_time = 0.0
@@ -332,12 +336,35 @@ class SafetySupervisor:
     def _check_inflate(
         self, dt: float, i: int, w: _ZoneWatch, p: float, target: float | None, trips: list[Trip]
     ) -> None:
-        """This zone's share of pump time without reaching 90 % of its target (MEDIUM)."""
+        """Filling that does not get there (MEDIUM): no rise at all, or not 90 % in time.
+
+        A zone whose reading does not rise while the pump fills it has no sleeve on, a hose off
+        or a dead sensor, and it cannot be told which: a dead sensor reads nothing while the
+        zone goes on filling (the simulator's zone passes 120 mmHg in about 12 s of full pump).
+        So a fill must raise the reading by `no_rise_mmhg` within `no_rise_s` of its pump time.
+        """
         lim = self.limits
+        filling = self._applied_pump > 0.0 and self._applied_inlet[i]
+        # Zones filling together share the pump: each is charged its share of the time.
+        share = dt * self._applied_pump / (sum(self._applied_inlet) or 1) if filling else 0.0
+        if not filling:
+            w.rise_from, w.rise_s = None, 0.0
+        elif w.rise_from is None or p - w.rise_from >= lim.no_rise_mmhg:
+            w.rise_from, w.rise_s = p, 0.0  # rising: measure again from here
+        else:
+            w.rise_s += share
+            if w.rise_s > lim.no_rise_s:
+                message = (
+                    f"zone {i} rose {max(p - w.rise_from, 0.0):.1f} mmHg in "
+                    f"{lim.no_rise_s:.0f} s of pumping: a sleeve or a hose off, the pump "
+                    "stalled, or the zone's sensor dead"
+                )
+                w.rise_from, w.rise_s = None, 0.0
+                trips.append(Trip(FaultCode.INFLATE_TIMEOUT, message, i))
+                return
         if target is None or p >= 0.9 * target:
             w.pump_s = 0.0
-        elif self._applied_pump > 0.0 and self._applied_inlet[i]:
-            # Zones filling together share the pump: each is charged its share of the time.
+        elif filling:
             w.pump_s += dt / (sum(self._applied_inlet) or 1)
             if w.pump_s > lim.inflate_timeout_s:
                 w.pump_s = 0.0

@@ -8,10 +8,11 @@ from device.backends.sim import FaultInjection, SimFault
 from device.backends.sim.faults import WIRING_FAULTS
 from device.control.massager import Action, Status
 from device.harness import SimulatedDevice as Rig
-from device.settings import SessionSettings
+from device.settings import DeviceSettings, SessionSettings
 
 SETTINGS = SessionSettings(intensity=5, duration_min=6, heat="high")
 AT_S = 100.0
+ZONES = list(DeviceSettings().zones)
 
 # fault → (the fault code that must be raised, how the session must end)
 EXPECTED: dict[SimFault, tuple[str | None, str]] = {
@@ -82,3 +83,33 @@ def test_hose_off_before_start_fails_the_fit_check() -> None:
     session = rig.massager.session
     assert session is not None and session.end_reason == "fault:no_sleeve"
     assert session.running_s == 0.0  # it never ran: no pumping into the air for a session
+
+
+@pytest.mark.parametrize(
+    ("spec", "code"),
+    [
+        ("sensor_dead:foot@0", "no_sleeve"),  # before the start: the fit check fills the foot
+        ("sensor_dead:calf@0", "inflate_timeout"),
+        ("sensor_dead:foot@100", "inflate_timeout"),
+        ("sensor_dead:upper_calf@100", "inflate_timeout"),
+    ],
+)
+def test_a_dead_sensor_stops_the_filling_long_before_the_hard_limit(spec: str, code: str) -> None:
+    """A dead channel reads noise around 0 while its zone fills: only "no rise" can see it.
+
+    The soak found it: the zone reached 124 mmHg (over 220 with other zones) before the
+    30 s inflate timeout. Now no zone's true pressure passes what the session itself reaches
+    without a fault (the foot's 52 mmHg at intensity 5).
+    """
+    rig = Rig(SETTINGS, faults=[FaultInjection.parse(spec, zones=ZONES, default_at_s=0.0)])
+    rig.send(Action.START)
+    peak = 0.0
+    for _ in range(round(160.0 / rig.runner.period)):
+        rig.tick()
+        peak = max(peak, *(z.pressure for z in rig.sim.physics.zones))
+        if rig.massager.session is not None and rig.massager.session.end_reason is not None:
+            break
+    session = rig.massager.session
+    assert session is not None and session.end_reason == f"fault:{code}", rig.events
+    assert peak < 55.0, peak
+    assert rig.run_until(lambda: max(rig.pressures) < 5.0, timeout=15.0)

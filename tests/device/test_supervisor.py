@@ -90,6 +90,11 @@ def wobble(base: float) -> Callable[[int], float]:
     return lambda k: base + (0.1 if k % 2 else 0.0)
 
 
+def climb(base: float, per_s: float) -> Callable[[int], float]:
+    """A reading that rises `per_s` mmHg a second, with a live sensor's flicker."""
+    return lambda k: base + per_s * k * PERIOD + (0.1 if k % 2 else 0.0)
+
+
 def run_pattern(
     feed: Feed, seconds: float, value: Callable[[int], float | list[float]], **kw: object
 ) -> list[Trip]:
@@ -221,7 +226,7 @@ SCENARIOS: dict[str, tuple[FaultCode | None, Scenario]] = {
     "inflate_timeout: 30 s of pump time below 90 %": (
         FaultCode.INFLATE_TIMEOUT,
         lambda f: run_pattern(
-            f, 30.2, lambda k: zone(0, wobble(10.0)(k)), targets=40.0, pump=0.8, inlets=(0,)
+            f, 30.2, lambda k: zone(0, climb(10.0, 0.6)(k)), targets=40.0, pump=0.8, inlets=(0,)
         ),
     ),
     "two zones sharing the pump get 15 s each in 30 s: no timeout yet": (
@@ -229,10 +234,39 @@ SCENARIOS: dict[str, tuple[FaultCode | None, Scenario]] = {
         lambda f: run_pattern(
             f,
             31.0,
-            lambda k: [wobble(10.0)(k)] * 2 + [0.0, 0.0],
+            lambda k: [climb(10.0, 0.3)(k)] * 2 + [0.0, 0.0],
             targets=40.0,
             pump=0.8,
             inlets=(0, 1),
+        ),
+    ),
+    "no rise: 5 s of pump time without 2 mmHg (a dead sensor over a filling zone)": (
+        FaultCode.INFLATE_TIMEOUT,
+        lambda f: run_pattern(
+            f, 5.2, lambda k: zone(0, wobble(0.0)(k)), targets=40.0, pump=1.0, inlets=(0,)
+        ),
+    ),
+    "at 80 % pump 5 s are 4 s of pump time: no verdict yet": (
+        None,
+        lambda f: run_pattern(
+            f, 5.5, lambda k: zone(0, wobble(0.0)(k)), targets=40.0, pump=0.8, inlets=(0,)
+        ),
+    ),
+    "two zones filling together: 9 s are 4.5 s each": (
+        None,
+        lambda f: run_pattern(
+            f,
+            9.0,
+            lambda k: [wobble(0.0)(k)] * 2 + [0.0, 0.0],
+            targets=40.0,
+            pump=1.0,
+            inlets=(0, 1),
+        ),
+    ),
+    "a slow but steady rise is no dead sensor": (
+        None,
+        lambda f: run_pattern(
+            f, 25.0, lambda k: zone(0, climb(0.0, 0.45)(k)), targets=40.0, pump=1.0, inlets=(0,)
         ),
     ),
 }
@@ -331,8 +365,9 @@ def test_targets_are_capped_at_the_set_point_limit() -> None:
 
 def test_no_session_runs_longer_than_the_hard_limit() -> None:
     feed = Feed.new(Limits(max_session_min=5))
-    # a gentle top-up pressure: below every other rule, so only the session limit can act
-    kw: dict[str, object] = {"pump": 0.8, "inlets": (0,), "targets": 11.0}
+    # the pump on with every inlet shut at a gentle pressure: below every other rule, so only
+    # the session limit can act
+    kw: dict[str, object] = {"pump": 0.8, "inlets": (), "targets": 11.0}
     assert run_pattern(feed, 4.9 * 60, lambda k: zone(0, wobble(10.0)(k)), **kw) == []
     _, orders = feed.tick(zone(0, 10.05), **kw)  # type: ignore[arg-type]
     assert orders.pump == 0.8
