@@ -178,6 +178,7 @@ class Agent:
             zones=tuple(settings.device.zones),
             version=__version__,
             prefix=ha.prefix,
+            name=ha.name,
             suggested_area=ha.suggested_area,
         )
         self.topics = Topics(base)

@@ -36,6 +36,7 @@ from pydantic_settings import (
 )
 
 from bridge.codec import DEVICE_ID
+from bridge.discovery import entity_slug
 from bridge.health import default_state_dir
 from device.backends import BackendName
 from device.backends.pi.config import PiConfig
@@ -125,7 +126,24 @@ class HomeAssistantSettings(BaseModel):
     )
     prefix: str = "homeassistant"
     status_topic: str = "homeassistant/status"
+    name: str = Field(
+        "Leg Massager",
+        min_length=1,
+        max_length=64,
+        description=(
+            "the device's name in Home Assistant; its entity ids follow it (switch.leg_massager, "
+            "sensor.leg_massager_status): give each massager in a home its own"
+        ),
+    )
     suggested_area: str | None = "Bedroom"
+
+    @field_validator("name")
+    @classmethod
+    def _named(cls, value: str) -> str:
+        value = " ".join(value.split())
+        if not entity_slug(value):
+            raise ValueError("needs a letter or a digit (the entity ids are made from it)")
+        return value
 
     @field_validator("prefix", "status_topic")
     @classmethod

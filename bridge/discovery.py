@@ -9,6 +9,8 @@ Full key names, full topics (no ``~``), `default_entity_id` (never `object_id`).
 from __future__ import annotations
 
 import json
+import re
+import unicodedata
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -69,10 +71,24 @@ def _origin(info: DeviceInfo) -> dict[str, Any]:
     return {"name": "legwave", "sw_version": info.version}
 
 
-def default_entity_id(entity: Entity) -> str:
-    """The entity id Home Assistant should use first (it may add a suffix on a clash)."""
+_SPELLED = str.maketrans({"ß": "ss", "æ": "ae", "ø": "o", "œ": "oe", "ł": "l", "đ": "d"})
+
+
+def entity_slug(name: str) -> str:
+    """`name` as Home Assistant makes an entity id of it: "Jürgen's" → jurgen_s."""
+    plain = unicodedata.normalize("NFKD", name.lower().translate(_SPELLED))
+    ascii_only = plain.encode("ascii", "ignore").decode()
+    return re.sub(r"[^a-z0-9]+", "_", ascii_only).strip("_")
+
+
+def default_entity_id(info: DeviceInfo, entity: Entity) -> str:
+    """The entity id Home Assistant should use first (it may add a suffix on a clash).
+
+    The device's name, then the entity's key: switch.leg_massager, sensor.leg_massager_status;
+    a device named "Bedroom massager" gets switch.bedroom_massager.
+    """
     suffix = "" if entity.key == "power" else f"_{entity.key}"
-    return f"{entity.platform}.leg_massager{suffix}"
+    return f"{entity.platform}.{entity_slug(info.name)}{suffix}"
 
 
 def component_config(info: DeviceInfo, entity: Entity) -> dict[str, Any]:
@@ -81,7 +97,7 @@ def component_config(info: DeviceInfo, entity: Entity) -> dict[str, Any]:
     config: dict[str, Any] = {
         "platform": entity.platform,
         "unique_id": f"{info.device_id}_{entity.key}",
-        "default_entity_id": default_entity_id(entity),
+        "default_entity_id": default_entity_id(info, entity),
         "name": entity.name,
     }
     if entity.events:
@@ -89,7 +105,7 @@ def component_config(info: DeviceInfo, entity: Entity) -> dict[str, Any]:
     elif entity.selftest:
         config["state_topic"] = topics.selftest
         config["json_attributes_topic"] = topics.selftest
-    elif entity.platform != "button":
+    elif entity.platform not in ("button", "notify"):  # they only send
         config["state_topic"] = topics.state
     if entity.commands:
         config["command_topic"] = topics.power if entity.power_line else topics.set

@@ -227,6 +227,15 @@ def entity_table(zones: list[str]) -> list[Entity]:
             },
         ),
         Entity("session", "event", "Session", {"event_types": EVENT_TYPES}, events=True),
+        # A whole JSON command in one message (`notify.send_message`): how scripts, blueprints
+        # and voice answers reach this device through Home Assistant, never through a topic.
+        Entity(
+            "command",
+            "notify",
+            "Command",
+            {"icon": "mdi:code-json", "entity_category": "config"},
+            commands=True,
+        ),
         _button("selftest", "Self-test", entity_category="diagnostic", icon="mdi:stethoscope"),
         Entity(
             "selftest_result",

@@ -169,7 +169,7 @@ def test_the_config_check_example_is_what_config_check_prints(
 
 
 def test_the_home_assistant_entity_table_lists_every_entity_and_value() -> None:
-    from bridge.discovery import default_entity_id
+    from bridge.discovery import DeviceInfo, default_entity_id
     from bridge.entities import EVENT_TYPES, entity_table
     from device.control.massager import Status
 
@@ -177,8 +177,9 @@ def test_the_home_assistant_entity_table_lists_every_entity_and_value() -> None:
     table = text[text.index("## Entities") :]
     table = table[: table.index("\n\n", table.index("| entity |"))]
     zones = ["foot", "ankle", "calf", "upper_calf"]
+    info = DeviceInfo("legwave_demo", "legwave/legwave_demo", tuple(zones), "0")
     for entity in entity_table(zones):
-        entity_id = default_entity_id(entity)
+        entity_id = default_entity_id(info, entity)
         listed = (
             f"`{entity_id}`" in table
             or f"`_{entity.key}`" in table  # in a row such as `button.…_start` / `_stop`

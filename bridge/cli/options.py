@@ -94,6 +94,7 @@ def device_info(settings: AgentSettings) -> DeviceInfo:
         zones=tuple(settings.device.zones),
         version=__version__,
         prefix=settings.homeassistant.prefix,
+        name=settings.homeassistant.name,
         suggested_area=settings.homeassistant.suggested_area,
     )
 

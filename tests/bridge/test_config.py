@@ -215,3 +215,25 @@ def test_the_command_line_tools_never_make_a_device_id(
         assert code == 2, command
         assert "device_id: none set, and none kept in" in text
     assert not (tmp_path / "empty" / "device_id").exists()
+
+
+@pytest.mark.parametrize(
+    ("name", "problem"),
+    [
+        ("''", "homeassistant.name: String should have at least 1 character"),
+        ("'!!'", "homeassistant.name: needs a letter or a digit"),
+        ("'" + "x" * 65 + "'", "homeassistant.name: String should have at most 64 characters"),
+    ],
+)
+def test_a_device_name_that_makes_no_entity_id_is_refused(
+    tmp_path: Path, name: str, problem: str
+) -> None:
+    path = write(tmp_path, f"homeassistant:\n  name: {name}\n")
+    with pytest.raises(ConfigError) as err:
+        load_settings(path)
+    assert [p[: len(problem)] for p in err.value.problems] == [problem]
+
+
+def test_a_device_name_is_kept_with_its_spaces_tidied(tmp_path: Path) -> None:
+    path = write(tmp_path, "homeassistant:\n  name: '  Bedroom   massager '\n")
+    assert load_settings(path).homeassistant.name == "Bedroom massager"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from pathlib import Path
@@ -32,6 +33,7 @@ ENTITY_KEYS = {
     "duration", "heat", "vibration", "zone_boost", "posture", "status", "remaining", "ends_at",
     "progress", "pressure_foot", "pressure_ankle", "pressure_calf", "pressure_upper_calf",
     "heater", "problem", "fault", "session", "selftest", "selftest_result", "sessions_completed",
+    "command",
 }  # fmt: skip
 
 
@@ -188,3 +190,28 @@ def test_in_registrar_style_the_device_publishes_only_on_its_own_topic() -> None
     assert topic == "legwave/legwave_0a1b2c3d/discovery"
     assert json.loads(payload) == device_payload(INFO)
     assert topic in owned_retained_topics(INFO)  # `legwave remove` clears it too
+
+
+@pytest.mark.parametrize(
+    ("name", "switch"),
+    [
+        ("Leg Massager", "switch.leg_massager"),
+        ("Bedroom massager", "switch.bedroom_massager"),
+        ("Jürgen's Beinmassage", "switch.jurgen_s_beinmassage"),
+        ("Straße 2", "switch.strasse_2"),
+    ],
+)
+def test_the_entity_ids_follow_the_devices_name(name: str, switch: str) -> None:
+    info = dataclasses.replace(INFO, name=name)
+    comps = device_payload(info)["components"]
+    assert comps["legwave_0a1b2c3d_power"]["default_entity_id"] == switch
+    status = comps["legwave_0a1b2c3d_status"]["default_entity_id"]
+    assert status == switch.replace("switch.", "sensor.") + "_status"
+    assert device_payload(info)["device"]["name"] == name
+
+
+def test_the_command_entity_sends_a_whole_command_to_the_device() -> None:
+    command = components()["legwave_0a1b2c3d_command"]
+    assert command["platform"] == "notify"
+    assert command["command_topic"] == "legwave/legwave_0a1b2c3d/set"
+    assert "state_topic" not in command

@@ -116,7 +116,7 @@ def test_bedtime_blueprint_starts_through_the_script_in_one_call() -> None:
     calls = [a for a in data["actions"] if "action" in a]
     assert calls[0]["action"] == "script.turn_on"
     assert calls[0]["target"]["entity_id"] == Input("start_script")
-    session = {"preset", "duration", "intensity"}
+    session = {"massager", "preset", "duration", "intensity"}  # the massager picked, too
     assert set(calls[0]["data"]["variables"]) == session
     assert set(calls[0]["data"]["variables"]) <= set(package["script"]["legwave_start"]["fields"])
     # no piecemeal settings before the start: the device gets the whole session at once
@@ -126,13 +126,28 @@ def test_bedtime_blueprint_starts_through_the_script_in_one_call() -> None:
 def test_the_start_script_matches_the_device() -> None:
     package = yaml.safe_load((HA / "packages" / "legwave.yaml").read_text())
     fields = package["script"]["legwave_start"]["fields"]
-    assert set(fields) == {"preset", "duration", "intensity", "heat"}
+    assert set(fields) == {"massager", "preset", "duration", "intensity", "heat"}
     assert set(fields["preset"]["selector"]["select"]["options"]) == set(PRESETS)
     assert fields["heat"]["selector"]["select"]["options"] == [h.value for h in Heat]
     assert fields["intensity"]["selector"]["number"] == {"min": 1, "max": 7}
-    # one place holds the topic
-    assert "legwave_topic" in package["script"]["legwave_command"]["variables"]
-    assert "legwave_topic" not in str(package["script"]["legwave_start"])
+
+
+def test_nothing_to_edit_a_massager_is_reached_through_home_assistant() -> None:
+    """No topic in the shipped YAML: a device selector, or the only legwave massager."""
+    from bridge.discovery import DeviceInfo
+
+    info = DeviceInfo("legwave_demo", "legwave/legwave_demo", ("foot",), "0")
+    shipped = [p for p in HA.rglob("*") if p.suffix in (".yaml", ".jinja")]
+    for path in shipped:
+        text = path.read_text()
+        assert "legwave/" not in text, f"{path.name} names a topic"
+        assert "mqtt.publish" not in text, f"{path.name} publishes on a topic"
+    package = yaml.safe_load((HA / "packages" / "legwave.yaml").read_text())
+    for script in ("legwave_command", "legwave_start"):
+        device = package["script"][script]["fields"]["massager"]["selector"]["device"]
+        assert device["filter"] == [{"integration": "mqtt", "manufacturer": info.manufacturer}]
+    (send,) = (a for a in package["script"]["legwave_command"]["sequence"] if "action" in a)
+    assert send["action"] == "notify.send_message"  # the device's Command entity
 
 
 CORE_CARDS = {
@@ -171,7 +186,7 @@ def _entities(node: Any) -> set[str]:
 
 
 def test_the_dashboard_uses_core_cards_and_real_entities() -> None:
-    from bridge.discovery import default_entity_id
+    from bridge.discovery import DeviceInfo, default_entity_id
     from bridge.entities import entity_table
 
     dashboard = yaml.safe_load((HA / "dashboards" / "legwave.yaml").read_text())
@@ -179,7 +194,9 @@ def test_the_dashboard_uses_core_cards_and_real_entities() -> None:
     assert len(views) == 1
     card_types = {c["type"] for c in _cards(views[0]["cards"])}
     assert card_types <= CORE_CARDS, card_types - CORE_CARDS
-    known = {default_entity_id(e) for e in entity_table(["foot", "ankle", "calf", "upper_calf"])}
+    zones = ("foot", "ankle", "calf", "upper_calf")
+    info = DeviceInfo("legwave_demo", "legwave/legwave_demo", zones, "0")
+    known = {default_entity_id(info, e) for e in entity_table(list(zones))}
     used = _entities(views[0]["cards"])
     assert used, "the dashboard shows entities"
     assert used <= known, used - known
@@ -200,3 +217,11 @@ def test_the_dashboard_starts_presets_through_the_start_script() -> None:
         assert tap["perform_action"] == "script.legwave_start"
         assert set(tap["data"]) <= set(fields)
         assert tap["data"]["preset"] in PRESETS
+
+
+def test_the_bedtime_time_trigger_can_be_switched_off() -> None:
+    data = load(HA / "blueprints" / "bedtime_leg_massage.yaml")
+    inputs = declared_inputs(data["blueprint"])
+    (timed,) = (t for t in data["triggers"] if t["trigger"] == "time")
+    assert timed["enabled"] == Input("at_start_time")
+    assert inputs["at_start_time"]["default"] is True
