@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from device.settings import PRESETS, Heat
+from device.settings import PRESETS, Heat, Mode
 
 HA = Path(__file__).resolve().parents[2] / "homeassistant"
 
@@ -126,7 +127,8 @@ def test_bedtime_blueprint_starts_through_the_script_in_one_call() -> None:
 def test_the_start_script_matches_the_device() -> None:
     package = yaml.safe_load((HA / "packages" / "legwave.yaml").read_text())
     fields = package["script"]["legwave_start"]["fields"]
-    assert set(fields) == {"massager", "preset", "duration", "intensity", "heat"}
+    assert set(fields) == {"massager", "preset", "duration", "intensity", "heat", "mode"}
+    assert fields["mode"]["selector"]["select"]["options"] == [m.value for m in Mode]
     assert set(fields["preset"]["selector"]["select"]["options"]) == set(PRESETS)
     assert fields["heat"]["selector"]["select"]["options"] == [h.value for h in Heat]
     assert fields["intensity"]["selector"]["number"] == {"min": 1, "max": 7}
@@ -225,3 +227,23 @@ def test_the_bedtime_time_trigger_can_be_switched_off() -> None:
     (timed,) = (t for t in data["triggers"] if t["trigger"] == "time")
     assert timed["enabled"] == Input("at_start_time")
     assert inputs["at_start_time"]["default"] is True
+
+
+def test_no_condition_template_is_a_bare_value() -> None:
+    """Home Assistant reads a condition's text as true only for true/yes/on or a number: a bare
+    device id ("{{ found.device }}") is false, and the action it guards never runs (seen in the
+    lab: "make the massage strong" answered and changed nothing)."""
+    package = yaml.safe_load((HA / "packages" / "legwave.yaml").read_text())
+    bare = re.compile(r"^\{\{\s*[\w.]+\s*\}\}$")
+
+    def conditions(node: object) -> list[str]:
+        if isinstance(node, dict):
+            found = [node["if"]] if isinstance(node.get("if"), str) else []
+            return found + [c for v in node.values() for c in conditions(v)]
+        if isinstance(node, list):
+            return [c for v in node for c in conditions(v)]
+        return []
+
+    found = conditions(package)
+    assert len(found) >= 7
+    assert not [c for c in found if bare.match(c.strip())]

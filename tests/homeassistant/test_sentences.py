@@ -30,7 +30,7 @@ NAMES = TextSlotList.from_tuples(
 )
 LISTS: dict[str, SlotList] = {
     "name": NAMES,
-    "area": TextSlotList.from_strings([]),
+    "area": TextSlotList.from_strings(["Bedroom", "Living Room"]),
     "floor": TextSlotList.from_strings([]),
 }
 
@@ -94,7 +94,6 @@ CASES: list[tuple[str, str | None, dict[str, Any]]] = [
     ("set the leg massage intensity to 6", "LegwaveSetIntensity", {"intensity": 6}),
     ("set my leg massager to gentle", "LegwaveSetIntensity", {"intensity": 2}),
     ("change the leg massage to level 4", "LegwaveSetIntensity", {"intensity": 4}),
-    ("make the leg massage stronger", None, {}),  # relative changes are not offered: no guess
     ("make the leg massage strong", "LegwaveSetIntensity", {"intensity": 6}),
     ("how long is left on my leg massage", "LegwaveTimeLeft", {}),
     ("how much time is left on the leg massage", "LegwaveTimeLeft", {}),
@@ -106,6 +105,42 @@ CASES: list[tuple[str, str | None, dict[str, Any]]] = [
     ("turn on the leg massager", "HassTurnOn", {"name": "switch.leg_massager"}),
     ("turn off the leg massager", "HassTurnOff", {"name": "switch.leg_massager"}),
     ("switch on leg massager", "HassTurnOn", {"name": "switch.leg_massager"}),
+    # as people say it: adjectives and presets before the noun, no "leg", words for lengths
+    ("start a gentle leg massage", "LegwaveStart", {"intensity": 2}),
+    ("start a strong leg massage", "LegwaveStart", {"intensity": 6}),
+    ("start a 15 minute recovery massage", "LegwaveStart", {"duration": 15, "preset": "recovery"}),
+    ("start a massage", "LegwaveStart", {}),
+    ("start a massage for half an hour", "LegwaveStart", {"duration": 30}),
+    ("give me a strong half hour massage please", "LegwaveStart", {"intensity": 6, "duration": 30}),
+    ("start a twenty minute gentle massage", "LegwaveStart", {"duration": 20, "intensity": 2}),
+    ("start a gentle 15 minute massage", "LegwaveStart", {"intensity": 2, "duration": 15}),
+    (
+        "i'd like an hour long bedtime massage",
+        "LegwaveStart",
+        {"duration": 60, "preset": "bedtime"},
+    ),
+    ("massage my feet for a quarter of an hour", "LegwaveStart", {"duration": 15}),
+    ("start a leg massage in gentle mode", "LegwaveStart", {"mode": "gentle"}),
+    (
+        "start a recovery massage in the living room in gentle mode",
+        "LegwaveStart",
+        {"preset": "recovery", "area": "Living Room", "mode": "gentle"},
+    ),
+    ("start the leg massage in the bedroom", "LegwaveStart", {"area": "Bedroom"}),
+    ("turn it up", "LegwaveAdjust", {"step": 1}),
+    ("turn it down a bit", "LegwaveAdjust", {"step": -1}),
+    ("make it stronger", "LegwaveAdjust", {"step": 1}),
+    ("make the leg massage stronger", "LegwaveAdjust", {"step": 1}),
+    ("make it a little softer please", "LegwaveAdjust", {"step": -1}),
+    ("more pressure", "LegwaveAdjust", {"step": 1}),
+    ("less pressure please", "LegwaveAdjust", {"step": -1}),
+    ("lower the intensity of the massage", "LegwaveAdjust", {"step": -1}),
+    ("how long is left", "LegwaveTimeLeft", {}),
+    ("how many minutes are left on the massage", "LegwaveTimeLeft", {}),
+    ("is it still running", "LegwaveIsRunning", {}),
+    ("is the massage in the bedroom still running", "LegwaveIsRunning", {"area": "Bedroom"}),
+    ("stop the massage in the living room", "LegwaveStop", {"area": "Living Room"}),
+    ("that's enough massage", "LegwaveStop", {}),
 ]
 
 
@@ -137,6 +172,11 @@ def test_at_least_30_distinct_utterances_are_recognised() -> None:
         "massage the cat",
         "purple monkey dishwasher",
         "turn on the massager in the garage",
+        "start a 15 minute timer",  # Home Assistant's timer, not a massage
+        "turn up the volume",
+        "make the coffee stronger",
+        "start a massage in the garage",  # no such area
+        "start a leg massage at level 8",
     ],
 )
 def test_near_misses_are_not_legwave(text: str) -> None:
@@ -151,3 +191,35 @@ def test_every_sentence_intent_has_an_intent_script() -> None:
 
     package = yaml.safe_load((SENTENCES.parents[2] / "packages" / "legwave.yaml").read_text())
     assert set(CUSTOM.intents) == set(package["intent_script"])
+
+
+def test_gentle_is_the_strength_and_the_mode_is_asked_for_as_a_mode() -> None:
+    """The rule (docs/home-assistant.md): "gentle" before or after the noun is level 2."""
+    assert understand("start a gentle massage") == ("LegwaveStart", {"intensity": 2})
+    assert understand("start a massage on gentle") == ("LegwaveStart", {"intensity": 2})
+    assert understand("start a massage in gentle mode") == ("LegwaveStart", {"mode": "gentle"})
+
+
+def test_the_sentence_lists_are_the_devices_own() -> None:
+    """Presets, modes, levels and lengths as the device has them: a value it lacks is refused."""
+    import yaml
+
+    from device.settings import PRESETS, Mode, SessionSettings
+
+    lists = yaml.safe_load(SENTENCES.read_text())["lists"]
+    assert {v["out"] for v in lists["preset"]["values"]} == set(PRESETS)
+    assert [v["out"] for v in lists["mode"]["values"]] == [m.value for m in Mode]
+
+    def bounds(name: str) -> tuple[int, int]:
+        meta = SessionSettings.model_fields[name].metadata
+        low = next(m.ge for m in meta if hasattr(m, "ge"))
+        high = next(m.le for m in meta if hasattr(m, "le"))
+        return low, high
+
+    low, high = bounds("intensity")
+    assert lists["intensity"]["range"] == {"from": low, "to": high}
+    assert all(low <= v["out"] <= high for v in lists["strength"]["values"])
+    low, high = bounds("duration_min")
+    assert lists["duration"]["range"] == {"from": low, "to": high}
+    for spoken in ("duration_words", "duration_spoken"):
+        assert all(low <= v["out"] <= high for v in lists[spoken]["values"])
