@@ -20,6 +20,7 @@ import random
 import secrets
 import time
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from bridge.codec import (
@@ -31,7 +32,7 @@ from bridge.codec import (
     response_topic_problem,
     to_json,
 )
-from bridge.contract import EventMessage, State, Telemetry, response
+from bridge.contract import EventMessage, State, StatsMessage, Telemetry, response
 from bridge.discovery import DeviceInfo, discovery_messages
 from bridge.health import TICK_STALE_S
 from bridge.outbox import Message, Outbox
@@ -47,6 +48,7 @@ from bridge.transport import (
 )
 from device import __version__
 from device.control.massager import ACTIVE, Action, Command, CommandRejectedError
+from device.stats import therapy_stats
 from device.store import Memory, Store
 
 if TYPE_CHECKING:
@@ -124,6 +126,8 @@ STARTED_PROPERTY = "legwave-started"
 CONTRADICT_EVERY_S = 1.0
 """At most one `online` a second in answer to `offline` on the availability topic."""
 MEMORY_EVERY_S = 30.0
+STATS_EVERY_S = 60.0
+"""How often the therapy numbers are worked out again (a session's minutes, a new day)."""
 """How often a running session's progress is written (it is written at once on every change)."""
 
 
@@ -195,6 +199,9 @@ class Agent:
         self._published: tuple[float, State] | None = None  # the state last queued, and when
         self._selftest_key: tuple[object, ...] | None = None
         self._last_telemetry_at = -1e9
+        self._stats_at = -1e9
+        self._stats_key: tuple[object, ...] | None = None
+        self._stats_payload = b""
         self._announce_task: asyncio.Task[None] | None = None
         self.instance = secrets.token_hex(INSTANCE_BYTES)  # this process, for its peers
         self._token = secrets.token_hex(INSTANCE_BYTES)  # the client id's, renewed on a loss
@@ -230,6 +237,10 @@ class Agent:
         if selftest_key != self._selftest_key:
             self._selftest_key = selftest_key
             self.publish_selftest()
+        stats_key = (len(m.history), m.session.end_reason if m.session else None, m.status)
+        if stats_key != self._stats_key or now >= self._stats_at:
+            self._stats_key, self._stats_at = stats_key, now + STATS_EVERY_S
+            self.publish_stats()
         if self._say_online_at is not None and now >= self._say_online_at:
             self._say_online(now)
         hz = self.settings.telemetry_hz
@@ -310,6 +321,23 @@ class Agent:
         if m.selftest is not None and not m.selftest.done:
             return m.selftest.report()
         return m.selftest_record or {"result": "never_run"}
+
+    def local_now(self) -> datetime:
+        """The agent's local time: the days of its therapy numbers are its local days."""
+        return datetime.now().astimezone()
+
+    def publish_stats(self) -> None:
+        """Queue the retained therapy numbers, when they changed (docs/mqtt.md, `…/stats`)."""
+        m = self.massager
+        sessions = list(m.history)
+        if m.session is not None and m.session.end_reason is None:
+            sessions.append(m.session)
+        stats = therapy_stats(sessions, self.local_now())
+        payload = StatsMessage.model_validate(stats.payload()).payload()
+        if payload != self._stats_payload:
+            self._stats_payload = payload
+            message = Message(self.topics.stats, payload, retain=True, coalesce=True)
+            self.outbox.put_latest(message)
 
     def publish_selftest(self) -> None:
         """Queue the retained self-test report."""
@@ -776,6 +804,8 @@ class Agent:
         self._say_online(time.monotonic())
         self.publish_state(time.monotonic())
         self.publish_selftest()
+        self._stats_payload = b""  # the broker may have lost it: say it again
+        self.publish_stats()
 
     def _say_online(self, now: float) -> None:
         self._online_said_at = now

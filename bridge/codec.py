@@ -75,6 +75,11 @@ class Topics:
         return f"{self.base}/selftest"
 
     @property
+    def stats(self) -> str:
+        """Retained: therapy minutes, sessions, streak, adherence and the last session."""
+        return f"{self.base}/stats"
+
+    @property
     def response(self) -> str:
         """One reply per command."""
         return f"{self.base}/response"

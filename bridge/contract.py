@@ -247,13 +247,45 @@ class SelftestReport(_Payload):
     wiring: str | None = Field(None, description="the wiring and calibration it was run on")
 
 
+class LastSession(_Payload):
+    """The last session that ended."""
+
+    end_reason: str = Field(
+        description="completed, stopped, time_limit, interrupted, or fault: and its code"
+    )
+    preset: str | None = Field(description="the preset it started with, if any")
+    minutes: float = Field(description="minutes it ran (pauses not counted), 0.1 min")
+    planned_minutes: int = Field(description="the length it was planned for")
+    peak_mmhg: float = Field(description="the highest zone pressure it reached, 0.1 mmHg")
+    started_at: str = Field(description="when it started (ISO 8601, UTC)")
+    ended_at: str | None = Field(description="when it ended (ISO 8601, UTC)")
+
+
+class StatsMessage(_Payload):
+    """`…/stats`: retained; the numbers people track, from the sessions the device remembers."""
+
+    day: str = Field(description="the agent's local day these are for (ISO 8601 date)")
+    minutes_today: float = Field(description="therapy minutes today, 0.1 min")
+    minutes_7d: float = Field(description="therapy minutes today and the 6 days before")
+    sessions_week: int = Field(description="sessions started this week (from Monday)")
+    streak_days: int = Field(
+        description="days in a row with a completed session, up to today or yesterday"
+    )
+    adherence_pct: int = Field(
+        description="share of the last 30 days with a completed session, percent"
+    )
+    last_session: LastSession | None = Field(description="null before the first one ends")
+
+
 __all__ = [
     "EVENT_FIELDS",
     "EventMessage",
+    "LastSession",
     "Response",
     "ResponseError",
     "SelftestReport",
     "State",
+    "StatsMessage",
     "Telemetry",
     "response",
     "tenth",

@@ -105,6 +105,10 @@ def component_config(info: DeviceInfo, entity: Entity) -> dict[str, Any]:
     elif entity.selftest:
         config["state_topic"] = topics.selftest
         config["json_attributes_topic"] = topics.selftest
+    elif entity.stats:
+        config["state_topic"] = topics.stats
+        if "json_attributes_template" in entity.options:
+            config["json_attributes_topic"] = topics.stats
     elif entity.platform not in ("button", "notify"):  # they only send
         config["state_topic"] = topics.state
     if entity.commands:
@@ -170,4 +174,5 @@ def owned_retained_topics(info: DeviceInfo) -> list[str]:
         topics.availability,
         topics.state,
         topics.selftest,
+        topics.stats,
     ]

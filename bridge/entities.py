@@ -32,6 +32,7 @@ class Entity:
         power_line: it sends to `…/power` instead: switching off, stopping and venting get
             through whatever floods `…/set`.
         selftest: the entity reads `…/selftest` (the self-test's report) instead of `…/state`.
+        stats: the entity reads `…/stats` (minutes, streak, adherence, the last session).
     """
 
     key: str
@@ -42,6 +43,7 @@ class Entity:
     events: bool = False
     power_line: bool = False
     selftest: bool = False
+    stats: bool = False
 
 
 def _select(key: str, name: str, values: list[str], **extra: Any) -> Entity:
@@ -261,5 +263,73 @@ def entity_table(zones: list[str]) -> list[Entity]:
                 "icon": "mdi:counter",
             },
         ),
+        *STATS_ENTITIES,
     ]
     return table
+
+
+def _minutes(key: str, name: str, field: str, state_class: str) -> Entity:
+    options = {
+        "device_class": "duration",
+        "unit_of_measurement": "min",
+        "state_class": state_class,
+        "suggested_display_precision": 0,
+        "value_template": f"{{{{ value_json.{field} }}}}",
+    }
+    return Entity(key, "sensor", name, options, stats=True)
+
+
+# What people track (docs/home-assistant.md): shaped for Home Assistant's long-term statistics.
+# A count that starts again each day or week is `total_increasing` (a drop is its reset).
+STATS_ENTITIES = (
+    _minutes("therapy_today", "Therapy today", "minutes_today", "total_increasing"),
+    _minutes("therapy_7d", "Therapy, last 7 days", "minutes_7d", "measurement"),
+    Entity(
+        "sessions_week",
+        "sensor",
+        "Sessions this week",
+        {
+            "state_class": "total_increasing",
+            "value_template": "{{ value_json.sessions_week }}",
+            "icon": "mdi:calendar-check",
+        },
+        stats=True,
+    ),
+    Entity(
+        "streak",
+        "sensor",
+        "Streak",
+        {
+            "unit_of_measurement": "days",
+            "state_class": "measurement",
+            "value_template": "{{ value_json.streak_days }}",
+            "icon": "mdi:fire",
+        },
+        stats=True,
+    ),
+    Entity(
+        "adherence",
+        "sensor",
+        "Adherence, 30 days",
+        {
+            "unit_of_measurement": "%",
+            "state_class": "measurement",
+            "value_template": "{{ value_json.adherence_pct }}",
+            "icon": "mdi:chart-donut",
+        },
+        stats=True,
+    ),
+    Entity(
+        "last_session",
+        "sensor",
+        "Last session",
+        {
+            "value_template": (
+                "{{ value_json.last_session.end_reason if value_json.last_session else 'none' }}"
+            ),
+            "json_attributes_template": "{{ (value_json.last_session or {}) | tojson }}",
+            "icon": "mdi:history",
+        },
+        stats=True,
+    ),
+)

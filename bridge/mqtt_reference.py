@@ -27,10 +27,12 @@ from bridge.codec import (
 from bridge.contract import (
     EVENT_FIELDS,
     EventMessage,
+    LastSession,
     Response,
     ResponseError,
     SelftestReport,
     State,
+    StatsMessage,
     Telemetry,
     response,
 )
@@ -45,6 +47,7 @@ TOPICS: tuple[tuple[str, str, str], ...] = (
     ("telemetry", "out", ""),
     ("event", "out", ""),
     ("selftest", "out", "retained"),
+    ("stats", "out", "retained"),
     ("response", "out", ""),
     ("set", "in", "retained ignored"),
     ("power", "in", "retained ignored"),
@@ -129,6 +132,27 @@ def sample_snapshot() -> Snapshot:
         fault_message=None,
         sessions_completed=11,
         therapy_s_total=11 * 1200.0 + elapsed,
+    )
+
+
+def sample_stats() -> StatsMessage:
+    """A week of evening sessions, as `…/stats` says it."""
+    return StatsMessage(
+        day="2026-12-02",
+        minutes_today=20.0,
+        minutes_7d=95.0,
+        sessions_week=3,
+        streak_days=4,
+        adherence_pct=63,
+        last_session=LastSession(
+            end_reason="completed",
+            preset="bedtime",
+            minutes=20.0,
+            planned_minutes=20,
+            peak_mmhg=44.6,
+            started_at="2026-12-02T20:40:03+00:00",
+            ended_at="2026-12-02T21:00:41+00:00",
+        ),
     )
 
 
@@ -250,6 +274,20 @@ def render() -> str:
         "## Self-test, `…/selftest`",
         "",
         *_fields(SelftestReport),
+        "",
+        "## Therapy numbers, `…/stats`",
+        "",
+        "Retained; published when a session ends, at start-up, and when a minute's work changes",
+        "them (a session's minutes, a new day). A session counts on the agent's local day it",
+        "started; a *completed* session ran its whole planned length.",
+        "",
+        *_fields(StatsMessage),
+        "",
+        "`last_session`:",
+        "",
+        *_fields(LastSession),
+        "",
+        *_sample(sample_stats().payload()),
         "",
         "## Availability, `…/availability`",
         "",

@@ -54,6 +54,7 @@ def own_topics(device_id: str) -> frozenset[str]:
             t.get,
             t.response,
             t.selftest,
+            t.stats,
         }
     )
 

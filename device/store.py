@@ -18,7 +18,7 @@ import os
 import tempfile
 import threading
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TextIO
 
@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from device.calibration import Calibration
 from device.control.massager import SessionRecord
 from device.settings import SessionSettings
+from device.stats import KEEP_DAYS
 
 if TYPE_CHECKING:
     from device.control.massager import Massager
@@ -56,6 +57,8 @@ def write_atomic(path: Path, text: str) -> None:
 
 FILENAME = "memory.json"
 HISTORY = 100
+"""Sessions kept at least; more while they are younger than `KEEP_DAYS` (the 30-day numbers)."""
+HISTORY_MAX = 500
 LOCKNAME = "agent.lock"
 
 
@@ -103,6 +106,7 @@ class SessionEntry(BaseModel):
     end_reason: str | None = None
     running_s: float = Field(0.0, ge=0)
     cycles: int = Field(0, ge=0)
+    peak_mmhg: float = Field(0.0, ge=0)
     settings: SessionSettings = SessionSettings()
 
     def record(self) -> SessionRecord:
@@ -115,6 +119,7 @@ class SessionEntry(BaseModel):
             end_reason=self.end_reason,
             running_s=self.running_s,
             cycles=self.cycles,
+            peak_mmhg=self.peak_mmhg,
         )
 
     @classmethod
@@ -127,6 +132,7 @@ class SessionEntry(BaseModel):
             end_reason=record.end_reason,
             running_s=round(record.running_s, 1),
             cycles=record.cycles,
+            peak_mmhg=round(record.peak_mmhg, 1),
             settings=record.settings,
         )
 
@@ -161,9 +167,16 @@ class Memory(BaseModel):
             sessions_completed=massager.sessions_completed,
             therapy_s_total=round(massager.therapy_s_total, 1),
             active=active,
-            history=[SessionEntry.of(r) for r in massager.history[-HISTORY:]],
+            history=[SessionEntry.of(r) for r in kept_history(massager.history)],
             selftest=massager.selftest_record,
         )
+
+
+def kept_history(history: list[SessionRecord]) -> list[SessionRecord]:
+    """The sessions to remember: the last `HISTORY`, or every one of the last `KEEP_DAYS`."""
+    cutoff = datetime.now(UTC) - timedelta(days=KEEP_DAYS)
+    recent = sum(1 for r in history if r.started_at >= cutoff)
+    return history[-min(max(HISTORY, recent), HISTORY_MAX) :]
 
 
 def restore(massager: Massager, memory: Memory, *, now: float) -> None:

@@ -105,6 +105,7 @@ class SessionRecord:
     end_reason: str | None = None
     running_s: float = 0.0
     cycles: int = 0
+    peak_mmhg: float = 0.0  # the highest zone pressure it reached
 
 
 class EventType(StrEnum):
@@ -517,6 +518,11 @@ class Massager:
             return orders
 
         targets = self._advance(now, dt, pressures)
+        session = self.session
+        if session is not None and session.end_reason is None:
+            top = max(pressures, default=0.0)
+            if top > session.peak_mmhg:
+                session.peak_mmhg = top
         self.supervisor.cap_targets(targets, setpoint_cap_mmhg(self.device, self.settings))
         orders = Orders(zones=self.zones, heaters=self.device.heaters)
         self._regulator.regulate(pressures, targets, orders)

@@ -9,8 +9,17 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from pydantic import BaseModel
 
-from bridge.contract import EVENT_FIELDS, EventMessage, SelftestReport, State, Telemetry, response
+from bridge.contract import (
+    EVENT_FIELDS,
+    EventMessage,
+    SelftestReport,
+    State,
+    StatsMessage,
+    Telemetry,
+    response,
+)
 from bridge.entities import EVENT_TYPES, Entity, entity_table
 from device.backends.sim import FaultInjection, SimFault
 from device.control.massager import Action, EventType, Massager, Status
@@ -112,7 +121,13 @@ def unknown_fields(entities: list[Entity]) -> list[str]:
     """Every `value_json.<field>` a template names that the message it reads does not have."""
     problems = []
     for e in entities:
-        model = SelftestReport if e.selftest else EventMessage if e.events else State
+        model: type[BaseModel] = State
+        if e.selftest:
+            model = SelftestReport
+        elif e.events:
+            model = EventMessage
+        elif e.stats:
+            model = StatsMessage
         for option, template in e.options.items():
             if not (option.endswith("_template") and isinstance(template, str)):
                 continue

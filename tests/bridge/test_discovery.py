@@ -33,7 +33,8 @@ ENTITY_KEYS = {
     "duration", "heat", "vibration", "zone_boost", "posture", "status", "remaining", "ends_at",
     "progress", "pressure_foot", "pressure_ankle", "pressure_calf", "pressure_upper_calf",
     "heater", "problem", "fault", "session", "selftest", "selftest_result", "sessions_completed",
-    "command",
+    "command", "therapy_today", "therapy_7d", "sessions_week", "streak", "adherence",
+    "last_session",
 }  # fmt: skip
 
 

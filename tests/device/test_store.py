@@ -210,3 +210,30 @@ def test_kill_9_during_writes_never_leaves_an_unreadable_memory(tmp_path: Path) 
         assert not list(tmp_path.glob(f"{FILENAME}.broken-*"))
         assert not list(tmp_path.glob(f".{FILENAME}.*"))  # load() cleared cut-off temp files
     assert kills == 30 and last >= 30  # it wrote in every round, however loaded the machine
+
+
+@pytest.mark.parametrize(
+    ("count", "age_days", "kept"),
+    [
+        (150, 40, 100),  # old sessions: the last hundred
+        (150, 20, 150),  # all of the last 35 days, for the 30-day numbers
+        (600, 20, 500),  # but never more than 500
+    ],
+)
+def test_the_memory_keeps_the_last_hundred_or_every_session_of_35_days(
+    tmp_path: Path, count: int, age_days: int, kept: int
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from device.control.massager import SessionRecord
+    from device.settings import SessionSettings
+    from device.store import kept_history
+
+    start = datetime.now(UTC) - timedelta(days=age_days)
+    history = [
+        SessionRecord(
+            id=str(i), started_at=start + timedelta(minutes=i), settings=SessionSettings()
+        )
+        for i in range(count)
+    ]
+    assert [r.id for r in kept_history(history)] == [r.id for r in history[-kept:]]

@@ -247,3 +247,18 @@ def test_no_condition_template_is_a_bare_value() -> None:
     found = conditions(package)
     assert len(found) >= 7
     assert not [c for c in found if bare.match(c.strip())]
+
+
+def test_the_dashboard_charts_the_daily_minutes_from_long_term_statistics() -> None:
+    from bridge.entities import STATS_ENTITIES
+
+    dashboard = yaml.safe_load((HA / "dashboards" / "legwave.yaml").read_text())
+    cards = list(_cards(dashboard["views"][0]["cards"]))
+    (chart,) = (c for c in cards if c["type"] == "statistics-graph")
+    (charted,) = chart["entities"]
+    today = next(e for e in STATS_ENTITIES if e.key == "therapy_today")
+    assert charted["entity"] == "sensor.leg_massager_therapy_today"
+    assert today.options["state_class"] == "total_increasing"  # kept as long-term statistics
+    assert chart["period"] == "day" and chart["stat_types"] == ["max"]
+    shown = _entities(cards)
+    assert {f"sensor.leg_massager_{e.key}" for e in STATS_ENTITIES} <= shown
