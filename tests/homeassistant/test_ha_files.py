@@ -259,6 +259,6 @@ def test_the_dashboard_charts_the_daily_minutes_from_long_term_statistics() -> N
     today = next(e for e in STATS_ENTITIES if e.key == "therapy_today")
     assert charted["entity"] == "sensor.leg_massager_therapy_today"
     assert today.options["state_class"] == "total_increasing"  # kept as long-term statistics
-    assert chart["period"] == "day" and chart["stat_types"] == ["max"]
+    assert chart["period"] == "day" and chart["stat_types"] == ["change"]  # a sum statistic
     shown = _entities(cards)
     assert {f"sensor.leg_massager_{e.key}" for e in STATS_ENTITIES} <= shown
