@@ -20,7 +20,7 @@ import random
 import secrets
 import time
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from bridge.codec import (
@@ -32,7 +32,15 @@ from bridge.codec import (
     response_topic_problem,
     to_json,
 )
-from bridge.contract import EventMessage, State, StatsMessage, Telemetry, response
+from bridge.contract import (
+    DiagnosticsMessage,
+    EventMessage,
+    State,
+    StatsMessage,
+    Telemetry,
+    response,
+)
+from bridge.diagnostics import cpu_temperature_c, lateness_summary
 from bridge.discovery import DeviceInfo, discovery_messages
 from bridge.health import TICK_STALE_S
 from bridge.outbox import Message, Outbox
@@ -127,6 +135,8 @@ CONTRADICT_EVERY_S = 1.0
 """At most one `online` a second in answer to `offline` on the availability topic."""
 MEMORY_EVERY_S = 30.0
 STATS_EVERY_S = 60.0
+DIAGNOSTICS_EVERY_S = 60.0
+"""How often `…/diagnostics` goes out: the control loop's lateness is judged over this long."""
 """How often the therapy numbers are worked out again (a session's minutes, a new day)."""
 """How often a running session's progress is written (it is written at once on every change)."""
 
@@ -202,6 +212,8 @@ class Agent:
         self._stats_at = -1e9
         self._stats_key: tuple[object, ...] | None = None
         self._stats_payload = b""
+        self._diagnostics_at = -1e9
+        self._ticks_seen = 0
         self._announce_task: asyncio.Task[None] | None = None
         self.instance = secrets.token_hex(INSTANCE_BYTES)  # this process, for its peers
         self._token = secrets.token_hex(INSTANCE_BYTES)  # the client id's, renewed on a loss
@@ -237,6 +249,8 @@ class Agent:
         if selftest_key != self._selftest_key:
             self._selftest_key = selftest_key
             self.publish_selftest()
+        if now >= self._diagnostics_at:
+            self.publish_diagnostics(now)
         stats_key = (len(m.history), m.session.end_reason if m.session else None, m.status)
         if stats_key != self._stats_key or now >= self._stats_at:
             self._stats_key, self._stats_at = stats_key, now + STATS_EVERY_S
@@ -321,6 +335,28 @@ class Agent:
         if m.selftest is not None and not m.selftest.done:
             return m.selftest.report()
         return m.selftest_record or {"result": "never_run"}
+
+    def publish_diagnostics(self, now: float) -> None:
+        """Queue the retained diagnostics: the last minute of the control loop, and the host."""
+        self._diagnostics_at = now + DIAGNOSTICS_EVERY_S
+        runner = self.runner
+        p99, worst = lateness_summary(runner.take_recent())
+        diagnostics = DiagnosticsMessage(
+            started_at=datetime.fromtimestamp(self.started_at, UTC).isoformat(),
+            uptime_s=round(time.monotonic() - self._started),
+            ticks=runner.ticks - self._ticks_seen,
+            lateness_p99_ms=p99,
+            lateness_max_ms=worst,
+            late_ticks=runner.overruns,
+            cpu_temp_c=cpu_temperature_c(),
+            connected=True,
+            reconnects=max(self.stats.connects - 1, 0),
+        )
+        self._ticks_seen = runner.ticks
+        message = Message(
+            self.topics.diagnostics, diagnostics.payload(), retain=True, coalesce=True
+        )
+        self.outbox.put_latest(message)
 
     def local_now(self) -> datetime:
         """The agent's local time: the days of its therapy numbers are its local days."""
@@ -806,6 +842,7 @@ class Agent:
         self.publish_selftest()
         self._stats_payload = b""  # the broker may have lost it: say it again
         self.publish_stats()
+        self.publish_diagnostics(self.runner.clock.now())
 
     def _say_online(self, now: float) -> None:
         self._online_said_at = now

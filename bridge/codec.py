@@ -80,6 +80,11 @@ class Topics:
         return f"{self.base}/stats"
 
     @property
+    def diagnostics(self) -> str:
+        """Retained, every minute: the agent's health (control loop, broker, CPU temperature)."""
+        return f"{self.base}/diagnostics"
+
+    @property
     def response(self) -> str:
         """One reply per command."""
         return f"{self.base}/response"

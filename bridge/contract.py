@@ -277,8 +277,25 @@ class StatsMessage(_Payload):
     last_session: LastSession | None = Field(description="null before the first one ends")
 
 
+class DiagnosticsMessage(_Payload):
+    """`…/diagnostics`: retained, every minute; how the agent itself is doing."""
+
+    started_at: str = Field(description="when the agent started (ISO 8601, UTC)")
+    uptime_s: int = Field(description="seconds since the agent started")
+    ticks: int = Field(description="control ticks in the last minute")
+    lateness_p99_ms: float | None = Field(
+        description="99th percentile of the control ticks' lateness in the last minute, ms"
+    )
+    lateness_max_ms: float | None = Field(description="the latest tick of the last minute, ms")
+    late_ticks: int = Field(description="ticks more than one period late since the start")
+    cpu_temp_c: float | None = Field(description="the CPU's temperature, where the board says")
+    connected: bool = Field(description="connected to the broker (always true when received)")
+    reconnects: int = Field(description="connections to the broker after the first")
+
+
 __all__ = [
     "EVENT_FIELDS",
+    "DiagnosticsMessage",
     "EventMessage",
     "LastSession",
     "Response",

@@ -100,21 +100,14 @@ def component_config(info: DeviceInfo, entity: Entity) -> dict[str, Any]:
         "default_entity_id": default_entity_id(info, entity),
         "name": entity.name,
     }
-    if entity.events:
-        config["state_topic"] = topics.event
-    elif entity.selftest:
-        config["state_topic"] = topics.selftest
+    if entity.platform not in ("button", "notify"):  # they only send
+        config["state_topic"] = getattr(topics, entity.reads)
+    if entity.reads == "selftest":  # the whole report as attributes
         config["json_attributes_topic"] = topics.selftest
-    elif entity.stats:
-        config["state_topic"] = topics.stats
-        if "json_attributes_template" in entity.options:
-            config["json_attributes_topic"] = topics.stats
-    elif entity.platform not in ("button", "notify"):  # they only send
-        config["state_topic"] = topics.state
     if entity.commands:
         config["command_topic"] = topics.power if entity.power_line else topics.set
-    if entity.platform == "binary_sensor" and "json_attributes_template" in entity.options:
-        config["json_attributes_topic"] = topics.state
+    if "json_attributes_template" in entity.options:
+        config["json_attributes_topic"] = config["state_topic"]
     config.update(entity.options)
     return config
 
@@ -175,4 +168,5 @@ def owned_retained_topics(info: DeviceInfo) -> list[str]:
         topics.state,
         topics.selftest,
         topics.stats,
+        topics.diagnostics,
     ]

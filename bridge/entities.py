@@ -8,7 +8,7 @@ of `docs/home-assistant.md` is held to it by a test.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from device.control.faults import FaultCode
 from device.control.massager import EventType, Status
@@ -28,11 +28,10 @@ class Entity:
         name: the feature's name (None: the entity is named after the device).
         options: platform options (templates, classes, units…), topics excepted.
         commands: the entity sends commands to `…/set`.
-        events: the entity reads `…/event` instead of `…/state`.
         power_line: it sends to `…/power` instead: switching off, stopping and venting get
             through whatever floods `…/set`.
-        selftest: the entity reads `…/selftest` (the self-test's report) instead of `…/state`.
-        stats: the entity reads `…/stats` (minutes, streak, adherence, the last session).
+        reads: the topic its state comes from: `state`, `event`, `selftest` (the self-test's
+            report), `stats` (minutes, streak, adherence, the last session) or `diagnostics`.
     """
 
     key: str
@@ -40,10 +39,8 @@ class Entity:
     name: str | None
     options: dict[str, Any] = field(default_factory=dict)
     commands: bool = False
-    events: bool = False
     power_line: bool = False
-    selftest: bool = False
-    stats: bool = False
+    reads: Literal["state", "event", "selftest", "stats", "diagnostics"] = "state"
 
 
 def _select(key: str, name: str, values: list[str], **extra: Any) -> Entity:
@@ -228,7 +225,7 @@ def entity_table(zones: list[str]) -> list[Entity]:
                 "value_template": "{{ value_json.fault or 'none' }}",
             },
         ),
-        Entity("session", "event", "Session", {"event_types": EVENT_TYPES}, events=True),
+        Entity("session", "event", "Session", {"event_types": EVENT_TYPES}, reads="event"),
         # A whole JSON command in one message (`notify.send_message`): how scripts, blueprints
         # and voice answers reach this device through Home Assistant, never through a topic.
         Entity(
@@ -251,7 +248,7 @@ def entity_table(zones: list[str]) -> list[Entity]:
                 # the whole report as attributes: time, problems, each zone, each heater
                 "value_template": "{{ value_json.result }}",
             },
-            selftest=True,
+            reads="selftest",
         ),
         Entity(
             "sessions_completed",
@@ -264,6 +261,7 @@ def entity_table(zones: list[str]) -> list[Entity]:
             },
         ),
         *STATS_ENTITIES,
+        *DIAGNOSTIC_ENTITIES,
     ]
     return table
 
@@ -276,7 +274,7 @@ def _minutes(key: str, name: str, field: str, state_class: str) -> Entity:
         "suggested_display_precision": 0,
         "value_template": f"{{{{ value_json.{field} }}}}",
     }
-    return Entity(key, "sensor", name, options, stats=True)
+    return Entity(key, "sensor", name, options, reads="stats")
 
 
 # What people track (docs/home-assistant.md): shaped for Home Assistant's long-term statistics.
@@ -293,7 +291,7 @@ STATS_ENTITIES = (
             "value_template": "{{ value_json.sessions_week }}",
             "icon": "mdi:calendar-check",
         },
-        stats=True,
+        reads="stats",
     ),
     Entity(
         "streak",
@@ -305,7 +303,7 @@ STATS_ENTITIES = (
             "value_template": "{{ value_json.streak_days }}",
             "icon": "mdi:fire",
         },
-        stats=True,
+        reads="stats",
     ),
     Entity(
         "adherence",
@@ -317,7 +315,7 @@ STATS_ENTITIES = (
             "value_template": "{{ value_json.adherence_pct }}",
             "icon": "mdi:chart-donut",
         },
-        stats=True,
+        reads="stats",
     ),
     Entity(
         "last_session",
@@ -330,6 +328,63 @@ STATS_ENTITIES = (
             "json_attributes_template": "{{ (value_json.last_session or {}) | tojson }}",
             "icon": "mdi:history",
         },
-        stats=True,
+        reads="stats",
+    ),
+)
+
+
+def _diagnostic(key: str, platform: str, name: str, **options: Any) -> Entity:
+    return Entity(
+        key, platform, name, {"entity_category": "diagnostic", **options}, reads="diagnostics"
+    )
+
+
+# How the agent itself is doing, on the device page's Diagnostic card (every minute).
+DIAGNOSTIC_ENTITIES = (
+    _diagnostic(
+        "started",
+        "sensor",
+        "Running since",
+        device_class="timestamp",
+        value_template="{{ value_json.started_at }}",
+    ),
+    _diagnostic(
+        "loop_lateness",
+        "sensor",
+        "Control loop lateness",
+        unit_of_measurement="ms",
+        state_class="measurement",
+        suggested_display_precision=2,
+        icon="mdi:timer-alert-outline",
+        value_template="{{ value_json.lateness_p99_ms }}",
+        json_attributes_template=(
+            '{{ {"max_ms": value_json.lateness_max_ms, "ticks": value_json.ticks} | tojson }}'
+        ),
+    ),
+    _diagnostic(
+        "late_ticks",
+        "sensor",
+        "Late control ticks",
+        state_class="total_increasing",
+        icon="mdi:timer-sand-complete",
+        value_template="{{ value_json.late_ticks }}",
+    ),
+    _diagnostic(
+        "cpu_temperature",
+        "sensor",
+        "CPU temperature",
+        device_class="temperature",
+        unit_of_measurement="°C",
+        state_class="measurement",
+        suggested_display_precision=1,
+        value_template="{{ value_json.cpu_temp_c }}",
+    ),
+    _diagnostic(
+        "broker",
+        "binary_sensor",
+        "Broker connection",
+        device_class="connectivity",
+        value_template="{{ 'ON' if value_json.connected else 'OFF' }}",
+        json_attributes_template='{{ {"reconnects": value_json.reconnects} | tojson }}',
     ),
 )

@@ -26,6 +26,7 @@ from bridge.codec import (
 )
 from bridge.contract import (
     EVENT_FIELDS,
+    DiagnosticsMessage,
     EventMessage,
     LastSession,
     Response,
@@ -48,6 +49,7 @@ TOPICS: tuple[tuple[str, str, str], ...] = (
     ("event", "out", ""),
     ("selftest", "out", "retained"),
     ("stats", "out", "retained"),
+    ("diagnostics", "out", "retained"),
     ("response", "out", ""),
     ("set", "in", "retained ignored"),
     ("power", "in", "retained ignored"),
@@ -288,6 +290,12 @@ def render() -> str:
         *_fields(LastSession),
         "",
         *_sample(sample_stats().payload()),
+        "",
+        "## Diagnostics, `…/diagnostics`",
+        "",
+        "Retained; every minute and whenever the agent connects.",
+        "",
+        *_fields(DiagnosticsMessage),
         "",
         "## Availability, `…/availability`",
         "",

@@ -55,6 +55,7 @@ def own_topics(device_id: str) -> frozenset[str]:
             t.response,
             t.selftest,
             t.stats,
+            t.diagnostics,
         }
     )
 

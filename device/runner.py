@@ -20,6 +20,7 @@ import logging
 import math
 import signal
 import time
+from collections import deque
 from typing import TYPE_CHECKING
 
 from device.control.massager import Action, Command, Outcome
@@ -134,6 +135,8 @@ class Runner:
         self.orders: Orders | None = None
         self.on_tick = on_tick
         self.lateness: list[float] | None = None  # set to a list to record every tick's lateness
+        # each tick's lateness since `take_recent` (bounded: two minutes at the full rate)
+        self.recent: deque[float] = deque(maxlen=round(120.0 / self.period))
         self._wake = asyncio.Event()  # set by a command or stop: ends an idle-rate sleep
 
     def tick(self, now: float, *, late: bool = False) -> Orders:
@@ -146,6 +149,12 @@ class Runner:
         if self.on_tick is not None:
             self.on_tick(now)  # must not block: e.g. queue messages for a publisher
         return orders
+
+    def take_recent(self) -> list[float]:
+        """Each tick's lateness (seconds) since the last call, oldest first."""
+        recent = list(self.recent)
+        self.recent.clear()
+        return recent
 
     def submit(self, command: Command) -> Outcome:
         """Apply a command now. `stop` and `vent` reach the valves at once, not at the next tick."""
@@ -175,6 +184,7 @@ class Runner:
                 late = lateness > period
                 if lateness > self.max_lateness:
                     self.max_lateness = lateness
+                self.recent.append(lateness)
                 if self.lateness is not None:
                     self.lateness.append(lateness)
                 if late:

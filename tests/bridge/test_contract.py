@@ -13,6 +13,7 @@ from pydantic import BaseModel
 
 from bridge.contract import (
     EVENT_FIELDS,
+    DiagnosticsMessage,
     EventMessage,
     SelftestReport,
     State,
@@ -117,17 +118,20 @@ def test_responses_validate_against_their_model() -> None:
     assert "state" not in refused
 
 
+READS: dict[str, type[BaseModel]] = {
+    "state": State,
+    "event": EventMessage,
+    "selftest": SelftestReport,
+    "stats": StatsMessage,
+    "diagnostics": DiagnosticsMessage,
+}
+
+
 def unknown_fields(entities: list[Entity]) -> list[str]:
     """Every `value_json.<field>` a template names that the message it reads does not have."""
     problems = []
     for e in entities:
-        model: type[BaseModel] = State
-        if e.selftest:
-            model = SelftestReport
-        elif e.events:
-            model = EventMessage
-        elif e.stats:
-            model = StatsMessage
+        model = READS[e.reads]
         for option, template in e.options.items():
             if not (option.endswith("_template") and isinstance(template, str)):
                 continue

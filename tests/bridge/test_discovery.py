@@ -34,7 +34,7 @@ ENTITY_KEYS = {
     "progress", "pressure_foot", "pressure_ankle", "pressure_calf", "pressure_upper_calf",
     "heater", "problem", "fault", "session", "selftest", "selftest_result", "sessions_completed",
     "command", "therapy_today", "therapy_7d", "sessions_week", "streak", "adherence",
-    "last_session",
+    "last_session", "started", "loop_lateness", "late_ticks", "cpu_temperature", "broker",
 }  # fmt: skip
 
 

@@ -367,3 +367,25 @@ def test_idle_ticks_land_on_whole_milliseconds_whatever_the_start() -> None:
         assert len(later) >= 19
         assert all(abs(t * 1000 - round(t * 1000)) < 1e-6 for t in later), later[:3]
         assert ticks.gaps(ticks.times[1], ticks.times[-1]) == {0.1}
+
+
+def test_each_ticks_lateness_is_kept_for_the_diagnostics_and_bounded() -> None:
+    clock = VirtualClock()
+    stop = asyncio.Event()
+    ticks = itertools.count()
+
+    def slow() -> None:
+        n = next(ticks)
+        if n == 30:
+            clock.t += 0.033  # one sensor read 33 ms slow: the next tick starts 13 ms late
+        if n == 100:
+            stop.set()
+
+    bench = Bench(clock, hook=slow, idle_hz=NO_IDLE_RATE)
+    runner = bench.runner
+    asyncio.run(runner.run(stop=stop))
+    recent = runner.take_recent()
+    assert len(recent) == runner.ticks
+    assert max(recent) == pytest.approx(0.013)
+    assert runner.take_recent() == []  # taken: the next minute starts empty
+    assert runner.recent.maxlen == round(120.0 / runner.period)  # two minutes, if nobody takes
