@@ -298,7 +298,7 @@ STATS_ENTITIES = (
         "sensor",
         "Streak",
         {
-            "unit_of_measurement": "days",
+            "unit_of_measurement": "d",
             "state_class": "measurement",
             "value_template": "{{ value_json.streak_days }}",
             "icon": "mdi:fire",
