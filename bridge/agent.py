@@ -38,6 +38,7 @@ from bridge.contract import (
     State,
     StatsMessage,
     Telemetry,
+    UpdateMessage,
     response,
 )
 from bridge.diagnostics import cpu_temperature_c, lateness_summary
@@ -54,6 +55,7 @@ from bridge.transport import (
     reason_codes,
     send,
 )
+from bridge.updates import Release, UpdateSourceError, fetch_release
 from device import __version__
 from device.control.massager import ACTIVE, Action, Command, CommandRejectedError
 from device.stats import therapy_stats
@@ -194,6 +196,7 @@ class Agent:
             prefix=ha.prefix,
             name=ha.name,
             suggested_area=ha.suggested_area,
+            updates=settings.update.source is not None,
         )
         self.topics = Topics(base)
         self.outbox = Outbox()
@@ -213,6 +216,8 @@ class Agent:
         self._stats_key: tuple[object, ...] | None = None
         self._stats_payload = b""
         self._diagnostics_at = -1e9
+        self.latest_release: Release | None = None  # from the release source, once it answered
+        self.update_error: str | None = None
         self._ticks_seen = 0
         self._announce_task: asyncio.Task[None] | None = None
         self.instance = secrets.token_hex(INSTANCE_BYTES)  # this process, for its peers
@@ -357,6 +362,45 @@ class Agent:
             self.topics.diagnostics, diagnostics.payload(), retain=True, coalesce=True
         )
         self.outbox.put_latest(message)
+
+    def publish_update(self) -> None:
+        """Queue the retained update state: this legwave, and the newest release if known."""
+        if self.settings.update.source is None:
+            return
+        latest = self.latest_release
+        message = UpdateMessage(
+            installed_version=__version__,
+            latest_version=None if latest is None else latest.version,
+            title="legwave",
+            release_url=None if latest is None else latest.release_url,
+            release_summary=None if latest is None else latest.summary,
+            in_progress=False,
+        )
+        self.outbox.put_latest(
+            Message(self.topics.update, message.payload(), retain=True, coalesce=True)
+        )
+
+    async def check_updates_once(self) -> None:
+        """Ask the release source for the newest legwave; say what it answered."""
+        source = self.settings.update.source
+        assert source is not None  # noqa: S101 - only called with a source
+        try:
+            release = await asyncio.to_thread(fetch_release, source)
+        except UpdateSourceError as exc:
+            self.update_error = str(exc)
+            log.warning("cannot tell whether a newer legwave exists: %s", exc)
+            return
+        self.update_error = None
+        if release != self.latest_release:
+            self.latest_release = release
+            self.publish_update()
+
+    async def _check_updates(self, stop: asyncio.Event) -> None:
+        every_s = 3600.0 * self.settings.update.check_every_h
+        while not stop.is_set():
+            await self.check_updates_once()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), every_s)
 
     def local_now(self) -> datetime:
         """The agent's local time: the days of its therapy numbers are its local days."""
@@ -690,6 +734,11 @@ class Agent:
             DuplicateAgentError: another agent already serves this device on the broker.
         """
         async with asyncio.TaskGroup() as tg:
+            checker = (
+                tg.create_task(self._check_updates(stop))
+                if self.settings.update.source is not None
+                else None
+            )
             line = tg.create_task(
                 keep_connected(
                     self.link,
@@ -730,6 +779,8 @@ class Agent:
                 )
             finally:
                 line.cancel()
+                if checker is not None:
+                    checker.cancel()
 
     def _main_up(self) -> None:
         self.stats.connects += 1
@@ -843,6 +894,7 @@ class Agent:
         self._stats_payload = b""  # the broker may have lost it: say it again
         self.publish_stats()
         self.publish_diagnostics(self.runner.clock.now())
+        self.publish_update()
 
     def _say_online(self, now: float) -> None:
         self._online_said_at = now

@@ -85,6 +85,11 @@ class Topics:
         return f"{self.base}/diagnostics"
 
     @property
+    def update(self) -> str:
+        """Retained: the installed legwave and the newest release, for the update entity."""
+        return f"{self.base}/update"
+
+    @property
     def response(self) -> str:
         """One reply per command."""
         return f"{self.base}/response"

@@ -151,6 +151,28 @@ class HomeAssistantSettings(BaseModel):
         return plain_topic(value)
 
 
+class UpdateSettings(BaseModel):
+    """Where to look for a newer legwave (none by default: the agent asks nobody unless told)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    source: str | None = Field(
+        None,
+        description=(
+            "the URL of a JSON document naming the newest release: a package index's JSON API "
+            '(https://pypi.org/pypi/legwave/json) or {"version": …, "release_url": …}'
+        ),
+    )
+    check_every_h: float = Field(24.0, ge=1, le=168, description="hours between two checks")
+
+    @field_validator("source")
+    @classmethod
+    def _http(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^https?://[^\s/]+", value):
+            raise ValueError("must be an http:// or https:// URL")
+        return value
+
+
 class AgentSettings(BaseSettings):
     """Everything `legwave run` needs."""
 
@@ -168,6 +190,7 @@ class AgentSettings(BaseSettings):
     state_interval_s: float = Field(5.0, ge=1, le=600)  # while a session runs
     mqtt: MqttSettings = MqttSettings()
     homeassistant: HomeAssistantSettings = HomeAssistantSettings()
+    update: UpdateSettings = UpdateSettings()
     device: DeviceSettings = DeviceSettings()
     pi: PiConfig = Field(default_factory=PiConfig, description="the wiring, for a Pi backend")
     plant_socket: Path | None = Field(

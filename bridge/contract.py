@@ -293,6 +293,21 @@ class DiagnosticsMessage(_Payload):
     reconnects: int = Field(description="connections to the broker after the first")
 
 
+class UpdateMessage(_Payload):
+    """`…/update`: retained; Home Assistant's update entity reads these fields as they are."""
+
+    installed_version: str = Field(description="the legwave this agent runs")
+    latest_version: str | None = Field(
+        description="the newest release of the configured source; null until it answered"
+    )
+    title: str = Field(description="what is updated")
+    release_url: str | None = Field(description="where the release notes are")
+    release_summary: str | None = Field(
+        description="the release in a line (at most 255 characters)"
+    )
+    in_progress: bool = Field(description="an install is running")
+
+
 __all__ = [
     "EVENT_FIELDS",
     "DiagnosticsMessage",
@@ -304,6 +319,7 @@ __all__ = [
     "State",
     "StatsMessage",
     "Telemetry",
+    "UpdateMessage",
     "response",
     "tenth",
 ]

@@ -33,6 +33,7 @@ class DeviceInfo:
     manufacturer: str = "legwave"
     model: str = "Air-compression leg massager"
     suggested_area: str | None = "Bedroom"
+    updates: bool = False  # an update entity (a release source is configured)
 
     @property
     def topics(self) -> Topics:
@@ -121,7 +122,7 @@ def device_payload(info: DeviceInfo) -> dict[str, Any]:
         "qos": 1,
         "components": {
             f"{info.device_id}_{e.key}": component_config(info, e)
-            for e in entity_table(list(info.zones))
+            for e in entity_table(list(info.zones), updates=info.updates)
         },
     }
 
@@ -129,7 +130,7 @@ def device_payload(info: DeviceInfo) -> dict[str, Any]:
 def component_payloads(info: DeviceInfo) -> dict[str, dict[str, Any]]:
     """Per-component discovery payloads by topic (for Home Assistant before device discovery)."""
     out: dict[str, dict[str, Any]] = {}
-    for entity in entity_table(list(info.zones)):
+    for entity in entity_table(list(info.zones), updates=info.updates):
         config = component_config(info, entity)
         del config["platform"]
         config.update(
@@ -169,4 +170,5 @@ def owned_retained_topics(info: DeviceInfo) -> list[str]:
         topics.selftest,
         topics.stats,
         topics.diagnostics,
+        topics.update,
     ]

@@ -40,7 +40,7 @@ class Entity:
     options: dict[str, Any] = field(default_factory=dict)
     commands: bool = False
     power_line: bool = False
-    reads: Literal["state", "event", "selftest", "stats", "diagnostics"] = "state"
+    reads: Literal["state", "event", "selftest", "stats", "diagnostics", "update"] = "state"
 
 
 def _select(key: str, name: str, values: list[str], **extra: Any) -> Entity:
@@ -64,8 +64,11 @@ def _button(action: str, name: str, *, power_line: bool = False, **extra: Any) -
     )
 
 
-def entity_table(zones: list[str]) -> list[Entity]:
-    """Every entity of a device with these zones, in display order."""
+def entity_table(zones: list[str], *, updates: bool = False) -> list[Entity]:
+    """Every entity of a device with these zones, in display order.
+
+    `updates`: the update entity too (a release source is configured).
+    """
     table = [
         Entity(
             "power",
@@ -263,6 +266,8 @@ def entity_table(zones: list[str]) -> list[Entity]:
         *STATS_ENTITIES,
         *DIAGNOSTIC_ENTITIES,
     ]
+    if updates:
+        table.append(UPDATE_ENTITY)
     return table
 
 
@@ -387,4 +392,10 @@ DIAGNOSTIC_ENTITIES = (
         value_template="{{ 'ON' if value_json.connected else 'OFF' }}",
         json_attributes_template='{{ {"reconnects": value_json.reconnects} | tojson }}',
     ),
+)
+
+# The installed legwave against the newest release of the configured source (`…/update` holds
+# Home Assistant's own update fields: installed_version, latest_version, release_url, …).
+UPDATE_ENTITY = Entity(
+    "software", "update", "Software", {"entity_category": "config"}, reads="update"
 )

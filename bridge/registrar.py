@@ -56,6 +56,7 @@ def own_topics(device_id: str) -> frozenset[str]:
             t.selftest,
             t.stats,
             t.diagnostics,
+            t.update,
         }
     )
 

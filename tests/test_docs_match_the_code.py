@@ -178,7 +178,7 @@ def test_the_home_assistant_entity_table_lists_every_entity_and_value() -> None:
     table = table[: table.index("\n\n", table.index("| entity |"))]
     zones = ["foot", "ankle", "calf", "upper_calf"]
     info = DeviceInfo("legwave_demo", "legwave/legwave_demo", tuple(zones), "0")
-    for entity in entity_table(zones):
+    for entity in entity_table(zones, updates=True):
         entity_id = default_entity_id(info, entity)
         listed = (
             f"`{entity_id}`" in table

@@ -96,6 +96,7 @@ def device_info(settings: AgentSettings) -> DeviceInfo:
         prefix=settings.homeassistant.prefix,
         name=settings.homeassistant.name,
         suggested_area=settings.homeassistant.suggested_area,
+        updates=settings.update.source is not None,
     )
 
 
