@@ -29,6 +29,7 @@ SUBCOMMANDS = (
     "watch",
     "discovery",
     "remove",
+    "dashboard",
     "registrar",
     "health",
     "config",

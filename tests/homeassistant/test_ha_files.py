@@ -262,3 +262,31 @@ def test_the_dashboard_charts_the_daily_minutes_from_long_term_statistics() -> N
     assert chart["period"] == "day" and chart["stat_types"] == ["change"]  # a sum statistic
     shown = _entities(cards)
     assert {f"sensor.leg_massager_{e.key}" for e in STATS_ENTITIES} <= shown
+
+
+def test_the_shipped_dashboard_is_the_one_legwave_dashboard_prints_for_the_default_name() -> None:
+    from bridge.dashboard import dashboard_yaml
+
+    assert (HA / "dashboards" / "legwave.yaml").read_text() == dashboard_yaml()
+
+
+def test_legwave_dashboard_prints_the_view_of_a_massager_with_another_name(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bridge.cli import main
+    from bridge.discovery import DeviceInfo, default_entity_id
+    from bridge.entities import entity_table
+
+    monkeypatch.setenv("LEGWAVE_STATE_DIR", str(tmp_path))
+    monkeypatch.setenv("LEGWAVE_HOMEASSISTANT__NAME", "Bedroom massager")
+    assert main(["dashboard"]) == 0
+    printed = capsys.readouterr().out
+    dashboard = yaml.safe_load(printed)
+    zones = ("foot", "ankle", "calf", "upper_calf")
+    info = DeviceInfo("d", "legwave/d", zones, "0", name="Bedroom massager")
+    known = {default_entity_id(info, e) for e in entity_table(list(zones))}
+    used = _entities(dashboard["views"][0]["cards"])
+    assert "switch.bedroom_massager" in used
+    assert used <= known, used - known
+    assert "leg_massager" not in printed
+    assert dashboard["views"][0]["title"] == "Bedroom massager"
