@@ -2,7 +2,8 @@
 
 `bridge/dashboard.yaml` is the dashboard of a massager with the default name; every other
 name gets the same view with its own entity ids (they follow the name: bridge/discovery.py).
-`homeassistant/dashboards/legwave.yaml` is this for the default name, and a test keeps it so.
+`homeassistant/dashboards/legwave.yaml` is this for the default name
+(`homeassistant.name`), and a test keeps it so.
 """
 
 from __future__ import annotations
@@ -12,15 +13,12 @@ from importlib import resources
 
 from bridge.discovery import entity_slug
 
-DEFAULT_NAME = "Leg Massager"
 _IDS = re.compile(r"\b([a-z_]+)\.leg_massager(?=_|\b)")
 
 
-def dashboard_yaml(name: str = DEFAULT_NAME) -> str:
+def dashboard_yaml(name: str) -> str:
     """The dashboard view for a massager named `name`, as YAML text."""
     text = resources.files("bridge").joinpath("dashboard.yaml").read_text(encoding="utf-8")
-    if name == DEFAULT_NAME:
-        return text
     slug = entity_slug(name)
     text = _IDS.sub(lambda m: f"{m.group(1)}.{slug}", text)
     text = text.replace("leg-massager", slug.replace("_", "-"))  # the view's path

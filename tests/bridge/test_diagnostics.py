@@ -21,6 +21,19 @@ def test_the_99th_percentile_and_the_worst_in_milliseconds() -> None:
     assert lateness_summary([-0.0004, -0.0002]) == (0.0, 0.0)  # early is on time
 
 
+@pytest.mark.parametrize("n", [1, 2, 99, 100, 101, 3000])
+def test_only_the_top_percent_is_ordered_and_the_percentile_is_the_sorted_ones(n: int) -> None:
+    import math
+    import random
+
+    rng = random.Random(n)
+    lateness = [rng.uniform(-0.001, 0.02) for _ in range(n)]
+    ordered = sorted(lateness)
+    p99 = ordered[math.ceil(0.99 * n) - 1]
+    expected = (round(1000 * max(p99, 0.0), 2), round(1000 * max(ordered[-1], 0.0), 2))
+    assert lateness_summary(lateness) == expected
+
+
 def zone(root: Path, n: int, kind: str, millidegrees: str) -> None:
     folder = root / f"thermal_zone{n}"
     folder.mkdir(parents=True)

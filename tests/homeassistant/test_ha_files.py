@@ -265,9 +265,11 @@ def test_the_dashboard_charts_the_daily_minutes_from_long_term_statistics() -> N
 
 
 def test_the_shipped_dashboard_is_the_one_legwave_dashboard_prints_for_the_default_name() -> None:
+    from bridge.config import HomeAssistantSettings
     from bridge.dashboard import dashboard_yaml
 
-    assert (HA / "dashboards" / "legwave.yaml").read_text() == dashboard_yaml()
+    default = HomeAssistantSettings().name
+    assert (HA / "dashboards" / "legwave.yaml").read_text() == dashboard_yaml(default)
 
 
 def test_legwave_dashboard_prints_the_view_of_a_massager_with_another_name(
