@@ -46,6 +46,7 @@ from bridge.discovery import DeviceInfo, discovery_messages
 from bridge.health import TICK_STALE_S
 from bridge.outbox import Message, Outbox
 from bridge.ratelimit import LogLimiter, TokenBucket
+from bridge.systemd import under_service_manager
 from bridge.transport import (
     Client,
     FatalSessionError,
@@ -55,9 +56,18 @@ from bridge.transport import (
     reason_codes,
     send,
 )
-from bridge.updates import Release, UpdateSourceError, fetch_release
+from bridge.updates import (
+    RESTART_EXIT,
+    SUMMARY_CHARS,
+    Installer,
+    Release,
+    UpdateInstallError,
+    UpdateSourceError,
+    fetch_release,
+    settle,
+)
 from device import __version__
-from device.control.massager import ACTIVE, Action, Command, CommandRejectedError
+from device.control.massager import ACTIVE, Action, Command, CommandRejectedError, Status
 from device.stats import therapy_stats
 from device.store import Memory, Store
 
@@ -197,6 +207,7 @@ class Agent:
             name=ha.name,
             suggested_area=ha.suggested_area,
             updates=settings.update.source is not None,
+            installs=settings.update.install,
         )
         self.topics = Topics(base)
         self.outbox = Outbox()
@@ -218,6 +229,12 @@ class Agent:
         self._diagnostics_at = -1e9
         self.latest_release: Release | None = None  # from the release source, once it answered
         self.update_error: str | None = None
+        self.update_note: str | None = None  # what became of the last install, or why none ran
+        self.update_percentage: int | None = None  # an install runs
+        self.exit_code = 0  # RESTART_EXIT once a release is installed: the new one must start
+        self._settled = False
+        self._install_task: asyncio.Task[None] | None = None
+        self._stop: asyncio.Event | None = None
         self._ticks_seen = 0
         self._announce_task: asyncio.Task[None] | None = None
         self.instance = secrets.token_hex(INSTANCE_BYTES)  # this process, for its peers
@@ -368,13 +385,16 @@ class Agent:
         if self.settings.update.source is None:
             return
         latest = self.latest_release
+        notes = (self.update_note, None if latest is None else latest.summary)
+        summary = " ".join(note for note in notes if note)
         message = UpdateMessage(
             installed_version=__version__,
             latest_version=None if latest is None else latest.version,
             title="legwave",
             release_url=None if latest is None else latest.release_url,
-            release_summary=None if latest is None else latest.summary,
-            in_progress=False,
+            release_summary=summary[:SUMMARY_CHARS] or None,
+            in_progress=self.update_percentage is not None,
+            update_percentage=self.update_percentage,
         )
         self.outbox.put_latest(
             Message(self.topics.update, message.payload(), retain=True, coalesce=True)
@@ -394,6 +414,94 @@ class Agent:
         if release != self.latest_release:
             self.latest_release = release
             self.publish_update()
+
+    def install_refusal(self) -> str | None:
+        """Why the newest release cannot be installed now, or None."""
+        if not self.settings.update.install:
+            return "installing is off (update.install)"
+        if self.update_percentage is not None:
+            return "an install is already running"
+        latest = self.latest_release
+        if latest is None:
+            return "the release source has not answered yet"
+        if latest.version == __version__:
+            return f"legwave {__version__} is already installed"
+        status = self.massager.status
+        if status not in (Status.IDLE, Status.FAULT):
+            return f"the massager is busy ({status}): stop it, then install"
+        if not under_service_manager():
+            return "nothing would start legwave again: it does not run under systemd"
+        return None
+
+    def _on_install(self, message: Incoming) -> None:
+        if message.retain:  # an old request left on the broker is no request
+            return
+        if message.payload.strip() != b"install":
+            self._log.warning(
+                "install_payload",
+                time.monotonic(),
+                "%s: expected `install`, got %r",
+                self.topics.update_install,
+                message.payload[:40],
+            )
+            return
+        why = self.install_refusal()
+        if why is None:
+            why = self._installer().refusal()
+        if why is not None:
+            log.warning("update not installed: %s", why)
+            self.update_note = f"Not installed: {why}."
+            self.publish_update()
+            return
+        latest = self.latest_release
+        assert latest is not None  # noqa: S101 - install_refusal saw it
+        # no session and no self-test starts until the new release runs (or the install failed)
+        self.massager.held = f"legwave {latest.version} is being installed"
+        self.update_note = None
+        self.update_percentage = 0
+        self.publish_update()
+        self._install_task = asyncio.create_task(self._install(latest.version))
+
+    def _installer(self) -> Installer:
+        return Installer(self.settings.state_dir, index_url=self.settings.update.index_url)
+
+    async def _install(self, version: str) -> None:
+        loop = asyncio.get_running_loop()
+
+        def progress(percent: int) -> None:
+            loop.call_soon_threadsafe(self._progress, percent)
+
+        log.info("installing legwave %s over %s", version, __version__)
+        try:
+            await asyncio.to_thread(self._installer().install, version, __version__, progress)
+        except UpdateInstallError as exc:
+            log.error("update not installed: %s", exc)
+            self.update_note = f"Not installed: {exc}."
+            self.update_percentage = None
+            self.massager.held = None
+            self.publish_update()
+            return
+        log.info("legwave %s installed: stopping for the service manager to start it", version)
+        self.update_note = f"Installed {version}: restarting."
+        self.publish_update()
+        self.exit_code = RESTART_EXIT
+        if self._stop is not None:
+            self._stop.set()
+
+    def _progress(self, percent: int) -> None:
+        if self.update_percentage is not None:
+            self.update_percentage = percent
+            self.publish_update()
+
+    def settle_update(self) -> None:
+        """Once online: confirm a release just installed (or say it was rolled back)."""
+        if self._settled:
+            return
+        self._settled = True
+        note = settle(self.settings.state_dir, __version__)
+        if note is not None:
+            log.info("%s", note)
+            self.update_note = note
 
     async def _check_updates(self, stop: asyncio.Event) -> None:
         every_s = 3600.0 * self.settings.update.check_every_h
@@ -448,6 +556,8 @@ class Agent:
                 self._home_assistant_online()
         elif topic == topics.power:
             self._on_power(message, payload)
+        elif topic == topics.update_install:
+            self._on_install(message)
         elif topic == topics.availability and not message.retain and self.connected.is_set():
             # (the retained value sent on subscribe predates the `online` we announce, and an
             # `offline` after we stopped serving is our own goodbye)
@@ -733,6 +843,7 @@ class Agent:
         Raises:
             DuplicateAgentError: another agent already serves this device on the broker.
         """
+        self._stop = stop
         async with asyncio.TaskGroup() as tg:
             checker = (
                 tg.create_task(self._check_updates(stop))
@@ -834,6 +945,9 @@ class Agent:
             await client.subscribe(topics.get, qos=1)
             await client.subscribe(self.settings.homeassistant.status_topic, qos=1)
             await client.subscribe(topics.availability, qos=1)
+            if self.settings.update.install:
+                await client.subscribe(topics.update_install, qos=1)
+        self.settle_update()
         self.announce()
         self.connected.set()
         try:

@@ -90,6 +90,11 @@ class Topics:
         return f"{self.base}/update"
 
     @property
+    def update_install(self) -> str:
+        """`install`: install the newest release when idle (with `update.install` on)."""
+        return f"{self.base}/update/install"
+
+    @property
     def response(self) -> str:
         """One reply per command."""
         return f"{self.base}/response"

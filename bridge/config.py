@@ -164,13 +164,31 @@ class UpdateSettings(BaseModel):
         ),
     )
     check_every_h: float = Field(24.0, ge=1, le=168, description="hours between two checks")
+    install: bool = Field(
+        False,
+        description=(
+            "let Home Assistant install the newest release (when idle, under systemd, with a "
+            "rollback): the agent's environment must be writable by it (deploy/install.sh "
+            "--updates)"
+        ),
+    )
+    index_url: str | None = Field(
+        None,
+        description="the package index to install from (pip's --index-url); default: pip's own",
+    )
 
-    @field_validator("source")
+    @field_validator("source", "index_url")
     @classmethod
     def _http(cls, value: str | None) -> str | None:
         if value is not None and not re.match(r"^https?://[^\s/]+", value):
             raise ValueError("must be an http:// or https:// URL")
         return value
+
+    @model_validator(mode="after")
+    def _installs_from_a_source(self) -> Self:
+        if self.install and self.source is None:
+            raise ValueError("install needs a source: the release it would install")
+        return self
 
 
 class AgentSettings(BaseSettings):

@@ -306,6 +306,9 @@ class UpdateMessage(_Payload):
         description="the release in a line (at most 255 characters)"
     )
     in_progress: bool = Field(description="an install is running")
+    update_percentage: int | None = Field(
+        description="how far the install is, 0–100; null when none runs"
+    )
 
 
 __all__ = [

@@ -34,6 +34,7 @@ class DeviceInfo:
     model: str = "Air-compression leg massager"
     suggested_area: str | None = "Bedroom"
     updates: bool = False  # an update entity (a release source is configured)
+    installs: bool = False  # it installs the release, too (update.install)
 
     @property
     def topics(self) -> Topics:
@@ -107,6 +108,9 @@ def component_config(info: DeviceInfo, entity: Entity) -> dict[str, Any]:
         config["json_attributes_topic"] = topics.selftest
     if entity.commands:
         config["command_topic"] = topics.power if entity.power_line else topics.set
+    if entity.reads == "update" and info.installs:
+        config["command_topic"] = topics.update_install
+        config["payload_install"] = "install"
     if "json_attributes_template" in entity.options:
         config["json_attributes_topic"] = config["state_topic"]
     config.update(entity.options)

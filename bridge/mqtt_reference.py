@@ -56,6 +56,7 @@ TOPICS: tuple[tuple[str, str, str], ...] = (
     ("set", "in", "retained ignored"),
     ("power", "in", "retained ignored"),
     ("get", "in", ""),
+    ("update_install", "in", "retained ignored"),
 )
 
 
@@ -306,6 +307,12 @@ def render() -> str:
         "it is.",
         "",
         *_fields(UpdateMessage),
+        "",
+        "With `update.install` on, `install` on `…/update/install` (the entity's Install button)",
+        "installs the newest release when the massager is idle, then restarts the agent through",
+        "systemd; a refusal or a failure is said in `release_summary` (`Not installed: …`), and",
+        "so is the outcome after the restart (`Updated from …`, or `… was rolled back: …`).",
+        "docs/hardware.md, Updates, tells the whole sequence.",
         "",
         "## Availability, `…/availability`",
         "",

@@ -156,8 +156,11 @@ async def serving(settings: AgentSettings, *, host: str, port: int) -> AsyncIter
         agent.close()
 
 
-async def serve(settings: AgentSettings, *, stop: asyncio.Event | None = None) -> None:
+async def serve(settings: AgentSettings, *, stop: asyncio.Event | None = None) -> int:
     """Run until SIGINT/SIGTERM or `stop`: control loop, agent, and a broker if none is set.
+
+    Returns the exit status: 0, or `RESTART_EXIT` when a new release was installed and must
+    be started in its place.
 
     Raises:
         StateDirectoryInUseError: another agent runs with this state directory.
@@ -167,7 +170,7 @@ async def serve(settings: AgentSettings, *, stop: asyncio.Event | None = None) -
     """
     lock = claim(settings.state_dir)
     try:
-        await _serve(settings, stop=stop)
+        return await _serve(settings, stop=stop)
     except* DuplicateAgentError as group:
         first: BaseException = group
         while isinstance(first, BaseExceptionGroup):
@@ -177,7 +180,7 @@ async def serve(settings: AgentSettings, *, stop: asyncio.Event | None = None) -
         lock.close()
 
 
-async def _serve(settings: AgentSettings, *, stop: asyncio.Event | None) -> None:
+async def _serve(settings: AgentSettings, *, stop: asyncio.Event | None) -> int:
     broker: Mosquitto | None = None
     host, port = settings.mqtt.host, settings.mqtt.port
     if host is None:
@@ -236,6 +239,7 @@ async def _serve(settings: AgentSettings, *, stop: asyncio.Event | None) -> None
         async with answering(settings.state_dir, agent.health), asyncio.TaskGroup() as tg:
             tg.create_task(agent.runner.run(stop=stop))
             tg.create_task(agent.run(stop))
+        return agent.exit_code
     finally:
         notifier.stopping()
         if agent is not None:

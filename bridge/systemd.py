@@ -108,3 +108,11 @@ def _address(value: str) -> str | None:
     if value.startswith("/"):
         return value
     return None  # vsock addresses and the like: not for a Pi service
+
+
+def under_service_manager(env: Mapping[str, str] = os.environ) -> bool:
+    """Started by systemd as a service: it sets ``$INVOCATION_ID`` for each start of a unit.
+
+    Only then does an exit with ``RESTART_EXIT`` start the agent again (``Restart=on-failure``).
+    """
+    return bool(env.get("INVOCATION_ID"))

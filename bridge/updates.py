@@ -1,4 +1,4 @@
-"""Which legwave release is the newest, from a release source the user names (never by default).
+"""The newest legwave release (from a source the user names, never by default), and its install.
 
 A source is the URL of a JSON document: a package index's JSON API (PyPI's
 ``https://pypi.org/pypi/legwave/json``, or a local index that speaks it) or a plain document
@@ -10,11 +10,32 @@ is an error that names the source and the reason.
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
+import subprocess
+import sys
+import sysconfig
+import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from bridge.update_guard import (
+    ONLINE,
+    ROLLBACK_FAILED,
+    ROLLED_BACK,
+    TRYING,
+    read_trial,
+    rollback,
+    trial_dir,
+    write_trial,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 FETCH_TIMEOUT_S = 10.0
 MAX_DOCUMENT_BYTES = 4 * 1024 * 1024  # PyPI's JSON for a project with a long history fits
@@ -89,3 +110,151 @@ def fetch_release(source: str, *, timeout: float = FETCH_TIMEOUT_S) -> Release:
     except ValueError as exc:
         raise UpdateSourceError(f"{source}: not JSON ({exc})") from None
     return parse_release(document, source=source)
+
+
+class UpdateInstallError(Exception):
+    """An install that did not happen; the message says why (the environment is unchanged)."""
+
+
+PIP_TIMEOUT_S = 900.0  # a Pi Zero on a slow link, building nothing
+RESTART_EXIT = 75  # `legwave run` exits with it for the service manager to start the new release
+
+
+def _last_line(text: str) -> str:
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith("ERROR:")]
+    return (errors or lines or ["no output"])[-1]
+
+
+def installed_from_checkout() -> bool:
+    """True when legwave is an editable install (a checkout): git updates it, not pip."""
+    from importlib.metadata import PackageNotFoundError, distribution
+
+    try:
+        direct = distribution("legwave").read_text("direct_url.json")
+    except PackageNotFoundError:
+        return True  # a source tree that is not installed at all
+    if not direct:
+        return False
+    try:
+        return bool(json.loads(direct).get("dir_info", {}).get("editable", False))
+    except (ValueError, AttributeError):
+        return False
+
+
+@dataclass(frozen=True, slots=True)
+class Installer:
+    """Installs a release into this interpreter's environment, and leaves a trial behind.
+
+    The previous release's wheels are kept first (bridge/update_guard.py reinstalls them when
+    the new one does not come online), then the new release is downloaded, then installed: a
+    failure before the install leaves the environment as it was, and a failed install is undone
+    from those wheels.
+    """
+
+    state_dir: Path
+    index_url: str | None = None
+    python: str = field(default_factory=lambda: sys.executable)
+
+    def refusal(self) -> str | None:
+        """Why this environment cannot be updated in place, or None."""
+        if installed_from_checkout():
+            return "legwave runs from a checkout (an editable install): update it with git"
+        purelib = Path(sysconfig.get_paths()["purelib"])
+        if not os.access(purelib, os.W_OK):
+            return (
+                f"the agent cannot write to its environment ({purelib}): see docs/hardware.md, "
+                "Updates (deploy/install.sh --updates)"
+            )
+        return None
+
+    def _pip(self, *args: str, index: bool = False) -> str:
+        command = [self.python, "-m", "pip", *args, "--disable-pip-version-check", "--no-input"]
+        if index and self.index_url is not None:
+            command += ["--index-url", self.index_url]
+        try:
+            done = subprocess.run(  # noqa: S603 - our own pip, arguments we made
+                command, capture_output=True, text=True, timeout=PIP_TIMEOUT_S, check=False
+            )
+        except subprocess.TimeoutExpired:
+            raise UpdateInstallError(f"pip {args[0]}: no answer in {PIP_TIMEOUT_S:.0f} s") from None
+        if done.returncode != 0:
+            raise UpdateInstallError(f"pip {args[0]}: {_last_line(done.stderr or done.stdout)}")
+        return done.stdout
+
+    def install(self, version: str, current: str, progress: Callable[[int], None]) -> None:
+        """Install legwave `version` over `current`; leave the trial for the next start.
+
+        `progress` hears the percentage done after each step (10, 40, 70, 90, 100).
+
+        Raises:
+            UpdateInstallError: a step failed; the environment is as it was.
+        """
+        folder = trial_dir(self.state_dir)
+        shutil.rmtree(folder, ignore_errors=True)
+        (folder / "previous").mkdir(parents=True)
+        frozen = self._pip("freeze", "--local", "--exclude-editable")
+        (folder / "previous.txt").write_text(frozen)
+        progress(10)
+        try:
+            self._pip(
+                "download",
+                *("--no-deps", "--dest", str(folder / "previous")),
+                *("--requirement", str(folder / "previous.txt")),
+                index=True,
+            )
+        except UpdateInstallError as exc:
+            raise UpdateInstallError(
+                f"{current} could not be kept for a way back ({exc}); nothing changed"
+            ) from None
+        progress(40)
+        try:
+            self._pip(
+                "download",
+                *("--no-deps", "--dest", str(folder / "new"), f"legwave=={version}"),
+                index=True,
+            )
+        except UpdateInstallError as exc:
+            raise UpdateInstallError(f"{version} could not be downloaded ({exc})") from None
+        progress(70)
+        try:
+            self._pip(
+                "install",
+                *("--find-links", str(folder / "new"), f"legwave=={version}"),
+                index=True,
+            )
+        except UpdateInstallError as exc:
+            back = rollback(self.state_dir, python=self.python)
+            undone = "undone" if back else "NOT undone: reinstall legwave by hand"
+            raise UpdateInstallError(f"{version} did not install ({exc}); {undone}") from None
+        progress(90)
+        write_trial(
+            self.state_dir,
+            {"from": current, "to": version, "state": TRYING, "starts": 0, "at": time.time()},
+        )
+        progress(100)
+
+
+def settle(state_dir: Path, running: str) -> str | None:
+    """At start: what became of the last install (for the update entity), then forget it.
+
+    Returns None when there was none. The new release confirms itself by calling this once it
+    is online; the guard then lets its start succeed.
+    """
+    trial = read_trial(state_dir)
+    if trial is None:
+        return None
+    state, old, new = trial["state"], trial.get("from"), trial.get("to")
+    if state == TRYING and running == new:
+        write_trial(state_dir, {**trial, "state": ONLINE})
+        note = f"Updated from {old} to {new}."
+    elif state == TRYING:
+        note = f"The update to {new} did not take: {running} runs."
+    elif state == ROLLED_BACK:
+        note = f"The update to {new} was rolled back: {trial.get('reason')}; {running} runs."
+    elif state == ROLLBACK_FAILED:
+        note = f"The update to {new} failed and its rollback too: {running} runs."
+    else:
+        note = None
+    shutil.rmtree(trial_dir(state_dir), ignore_errors=True)
+    return note

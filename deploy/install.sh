@@ -2,7 +2,7 @@
 # Install legwave as a systemd service on Raspberry Pi OS (Bookworm or newer).
 #
 #   sudo deploy/install.sh [--backend gpiozero|rpigpio] [--source DIR | --version X.Y.Z]
-#                          [--broker HOST[:PORT] | --local-broker] [--start]
+#                          [--broker HOST[:PORT] | --local-broker] [--updates] [--start]
 #
 # Run it from the checkout it installs (copied or cloned onto the Pi). What it does, each step
 # safe to repeat:
@@ -14,7 +14,10 @@
 #      and legwave[pi] in it, from this checkout or from PyPI
 #   4. /etc/legwave/config.yaml (root:legwave, 0640), only when there is none yet
 #   5. I2C switched on with raspi-config when it is there
-#   6. /etc/systemd/system/legwave.service, enabled (started with --start)
+#   6. /etc/systemd/system/legwave.service, enabled (started with --start), and the update
+#      guard it runs around each start in /opt/legwave/update-guard.py; with --updates, the venv
+#      belongs to the legwave user and the unit may write to it, so that Home Assistant's update
+#      entity can install a new release (update.install in the configuration; docs/hardware.md)
 #
 # DESTDIR=/some/folder stages everything under that folder instead and only prints the steps
 # that change the running system (apt, users, raspi-config, systemctl): for packaging, and for
@@ -31,6 +34,7 @@ backend=gpiozero
 source_dir="$(dirname "$here")"
 version=""
 start=no
+updates=no
 pip_args=()
 broker=""
 local_broker=auto
@@ -48,6 +52,7 @@ while [ $# -gt 0 ]; do
         --source) source_dir="${2:?}"; shift 2 ;;
         --version) version="${2:?}"; shift 2 ;;
         --start) start=yes; shift ;;
+        --updates) updates=yes; shift ;;
         --broker) broker="${2:?}"; shift 2 ;;
         --local-broker) local_broker=yes; shift ;;
         --pip-arg) pip_args+=("${2:?}"); shift 2 ;;
@@ -119,6 +124,13 @@ else
     package="$source_dir[pi]"
 fi
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "${pip_args[@]}" "$package"
+# The update guard runs with the standard library only and is not replaced by an update: the
+# copy of the release installed now.
+guard="$("$venv/bin/python" -c 'import bridge.update_guard as g; print(g.__file__)')"
+install -m 0644 "$guard" "$destdir$prefix/update-guard.py"
+if [ "$updates" = yes ]; then
+    system chown -R legwave:legwave "$prefix/venv"
+fi
 mkdir -p "$destdir$prefix/docs"
 if [ -f "$source_dir/docs/hardware.md" ]; then
     cp "$source_dir/docs/hardware.md" "$destdir$prefix/docs/"
@@ -147,6 +159,9 @@ mqtt:
 # pi:                                  # the reference wiring is the default (docs/hardware.md)
 #   pins: {pump: 18, vibration: 13, heater_supply: 26, heaters: [20, 21],
 #          inlets: [12, 16, 19, 24], exhausts: [17, 27, 22, 23]}
+# update:                              # an update entity in Home Assistant (docs/hardware.md)
+#   source: https://pypi.org/pypi/legwave/json
+#   install: true                      # installed with deploy/install.sh --updates
 EOF
     umask 022
     chmod 0640 "$config"
@@ -167,6 +182,15 @@ mkdir -p "$destdir$unit_dir"
 sed "s#/opt/legwave#$prefix#g; s#/etc/legwave#$etc#g" "$here/legwave.service" \
     > "$destdir$unit_dir/legwave.service"
 chmod 0644 "$destdir$unit_dir/legwave.service"
+dropin="$destdir$unit_dir/legwave.service.d"
+if [ "$updates" = yes ]; then
+    mkdir -p "$dropin"
+    printf '# deploy/install.sh --updates: the agent installs new releases into its venv\n[Service]\nReadWritePaths=%s\n' \
+        "$prefix/venv" > "$dropin/updates.conf"
+    chmod 0644 "$dropin/updates.conf"
+else
+    rm -f "$dropin/updates.conf"
+fi
 system systemctl daemon-reload
 system systemctl enable legwave.service
 if [ "$start" = yes ]; then

@@ -26,13 +26,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def run(args: argparse.Namespace, settings: AgentSettings) -> int:
-    """Serve until signalled; 2 with one line when it cannot start."""
+    """Serve until signalled; 2 with one line when it cannot start; 75 to start a new release."""
     from bridge.broker import BrokerUnavailableError
     from bridge.service import DuplicateAgentError, StateDirectoryInUseError, serve
     from device.backends import HardwareUnavailableError
 
     try:
-        asyncio.run(serve(settings))
+        return asyncio.run(serve(settings))
     except (
         BrokerUnavailableError,
         HardwareUnavailableError,
@@ -41,4 +41,3 @@ def run(args: argparse.Namespace, settings: AgentSettings) -> int:
     ) as exc:
         print(f"legwave: error: {exc}", file=sys.stderr)
         return 2
-    return 0

@@ -232,6 +232,8 @@ class Massager:
         """Refuse sessions until a self-test has passed on this `wiring` (a Pi backend)."""
         self.uncalibrated: list[str] = []
         """Zones whose pressure channel has no calibration (with `commissioning_required`)."""
+        self.held: str | None = None
+        """Why no session and no self-test may start now (an update is being installed)."""
 
     def restore(
         self,
@@ -295,6 +297,8 @@ class Massager:
             raise CommandRejectedError(
                 "busy", "a self-test is running: wait for it, or stop it first"
             )
+        if action in (Action.START, Action.SELFTEST) and status not in ACTIVE and self.held:
+            raise CommandRejectedError("busy", self.held)
         if action is Action.START and status not in ACTIVE:
             why = self.not_commissioned()
             if why is not None:

@@ -68,7 +68,10 @@ def test_the_unit_is_hardened_but_keeps_gpio_and_i2c() -> None:
 def test_systemd_accepts_every_line_of_the_unit(tmp_path: Path) -> None:
     # the unit as installed, with the binary pointed at one that exists on this machine
     unit = tmp_path / "legwave.service"
-    unit.write_text(UNIT.read_text().replace("/opt/legwave/venv/bin/legwave", sys.executable))
+    text = UNIT.read_text()
+    for binary in ("/opt/legwave/venv/bin/legwave", "/opt/legwave/venv/bin/python"):
+        text = text.replace(binary, sys.executable)
+    unit.write_text(text)
     out = subprocess.run(
         ["systemd-analyze", "verify", "--man=no", str(unit)],
         capture_output=True,
@@ -121,6 +124,10 @@ def test_install_stages_the_venv_the_unit_and_a_private_config(staged: tuple[Pat
     assert check.returncode == 0, check.stderr
     assert "backend rpigpio, 4 zones" in check.stdout
     assert (stage / "opt/legwave/docs/hardware.md").exists()
+    # the guard the unit runs around each start: this release's, outside what pip replaces
+    guard = stage / "opt/legwave/update-guard.py"
+    assert guard.read_text() == (ROOT / "bridge" / "update_guard.py").read_text()
+    assert not (stage / "etc/systemd/system/legwave.service.d/updates.conf").exists()
 
 
 def test_install_says_what_it_would_change_on_the_system(staged: tuple[Path, str]) -> None:
@@ -195,3 +202,15 @@ def test_broker_options_are_checked() -> None:
         out = install(*args, destdir="/nonexistent", check=False)
         assert out.returncode == 1
         assert says in out.stderr
+
+
+def test_with_updates_the_venv_is_the_agents_and_the_unit_may_write_to_it(
+    staged: tuple[Path, str],
+) -> None:
+    stage, _ = staged
+    out = install("--updates", destdir=str(stage))
+    assert "would run: chown -R legwave:legwave /opt/legwave/venv" in out.stdout
+    dropin = stage / "etc/systemd/system/legwave.service.d/updates.conf"
+    assert unit_entries(dropin.read_text())["Service"]["ReadWritePaths"] == ["/opt/legwave/venv"]
+    install(destdir=str(stage))  # without it again: the unit may not write there any more
+    assert not dropin.exists()
