@@ -386,13 +386,13 @@ class Agent:
             return
         latest = self.latest_release
         notes = (self.update_note, None if latest is None else latest.summary)
-        summary = " ".join(note for note in notes if note)
+        summary = "\n\n".join(note for note in notes if note)  # paragraphs in the entity
         message = UpdateMessage(
             installed_version=__version__,
             latest_version=None if latest is None else latest.version,
             title="legwave",
             release_url=None if latest is None else latest.release_url,
-            release_summary=summary[:SUMMARY_CHARS] or None,
+            release_summary=summary[:SUMMARY_CHARS],
             in_progress=self.update_percentage is not None,
             update_percentage=self.update_percentage,
         )

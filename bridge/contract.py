@@ -294,21 +294,33 @@ class DiagnosticsMessage(_Payload):
 
 
 class UpdateMessage(_Payload):
-    """`…/update`: retained; Home Assistant's update entity reads these fields as they are."""
+    """`…/update`: retained; Home Assistant's update entity reads these fields as they are.
+
+    Its schema takes a string or nothing for each text field, never null: a field not known yet
+    is left out, and a summary with nothing to say is empty (which clears the one shown).
+    """
 
     installed_version: str = Field(description="the legwave this agent runs")
     latest_version: str | None = Field(
-        description="the newest release of the configured source; null until it answered"
+        description="the newest release of the configured source; absent until it answered"
     )
     title: str = Field(description="what is updated")
-    release_url: str | None = Field(description="where the release notes are")
-    release_summary: str | None = Field(
-        description="the release in a line (at most 255 characters)"
+    release_url: str | None = Field(description="where the release notes are; absent if unknown")
+    release_summary: str = Field(
+        description=(
+            "the release in a line, after what became of the last install or why it was "
+            "refused (at most 255 characters; empty when there is nothing to say)"
+        )
     )
     in_progress: bool = Field(description="an install is running")
     update_percentage: int | None = Field(
         description="how far the install is, 0–100; null when none runs"
     )
+
+    def payload(self) -> bytes:
+        """The JSON, without the text fields not known yet."""
+        unknown = {k for k in ("latest_version", "release_url") if getattr(self, k) is None}
+        return self.model_dump_json(exclude=unknown).encode()
 
 
 __all__ = [
