@@ -184,14 +184,21 @@ def test_with_no_broker_given_it_installs_one_and_ends_with_the_bring_up_steps(
 
 
 def test_a_broker_elsewhere_means_no_mosquitto_here(tmp_path: Path) -> None:
-    out = install("--broker", "192.168.1.10:1884", destdir=str(tmp_path))
+    # (with --updates too: each install of a venv costs seconds)
+    out = install("--broker", "192.168.1.10:1884", "--updates", destdir=str(tmp_path))
     assert "mosquitto" not in out.stdout.replace("no broker installed here", "")
     assert "no broker installed here: legwave uses 192.168.1.10" in out.stdout
     config = (tmp_path / "etc/legwave/config.yaml").read_text()
     assert "host: 192.168.1.10 " in config and "port: 1884" in config
-    # run again without --broker: the configuration names that broker, still none here
+    # --updates: the venv is the agent's, and the unit may write to it
+    assert "would run: chown -R legwave:legwave /opt/legwave/venv" in out.stdout
+    dropin = tmp_path / "etc/systemd/system/legwave.service.d/updates.conf"
+    assert unit_entries(dropin.read_text())["Service"]["ReadWritePaths"] == ["/opt/legwave/venv"]
+    # run again without --broker: the configuration names that broker, still none here; and
+    # without --updates: the unit may no longer write to the venv
     again = install(destdir=str(tmp_path))
     assert "enable --now mosquitto" not in again.stdout
+    assert not dropin.exists()
 
 
 def test_broker_options_are_checked() -> None:
@@ -202,15 +209,3 @@ def test_broker_options_are_checked() -> None:
         out = install(*args, destdir="/nonexistent", check=False)
         assert out.returncode == 1
         assert says in out.stderr
-
-
-def test_with_updates_the_venv_is_the_agents_and_the_unit_may_write_to_it(
-    staged: tuple[Path, str],
-) -> None:
-    stage, _ = staged
-    out = install("--updates", destdir=str(stage))
-    assert "would run: chown -R legwave:legwave /opt/legwave/venv" in out.stdout
-    dropin = stage / "etc/systemd/system/legwave.service.d/updates.conf"
-    assert unit_entries(dropin.read_text())["Service"]["ReadWritePaths"] == ["/opt/legwave/venv"]
-    install(destdir=str(stage))  # without it again: the unit may not write there any more
-    assert not dropin.exists()

@@ -105,7 +105,11 @@ class _Quiet(SimpleHTTPRequestHandler):
 def venv_with(python_dir: Path, wheels: Path, version: str) -> Path:
     """A venv holding legwave `version`; its dependencies are this environment's (a .pth)."""
     env = _quiet_env()
-    subprocess.run([sys.executable, "-m", "venv", str(python_dir)], check=True, env=env)
+    # (pip comes from this environment too: the agent runs `python -m pip`, which installs
+    # into the interpreter's own venv wherever pip itself lies; ensurepip would cost seconds)
+    subprocess.run(
+        [sys.executable, "-m", "venv", "--without-pip", str(python_dir)], check=True, env=env
+    )
     python = python_dir / "bin" / "python"
     purelib = subprocess.run(
         [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
@@ -115,7 +119,7 @@ def venv_with(python_dir: Path, wheels: Path, version: str) -> Path:
     ).stdout.strip()
     deps = python_dir.parent / "deps"
     deps.mkdir()
-    ours = ("legwave", "bridge", "device", "testkit", "pip", "_editable", "__editable__")
+    ours = ("legwave", "bridge", "device", "testkit", "_editable", "__editable__")
     for entry in Path(sysconfig_purelib()).iterdir():
         if not entry.name.lower().startswith(ours) and not entry.name.endswith(".pth"):
             (deps / entry.name).symlink_to(entry)

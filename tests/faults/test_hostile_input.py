@@ -207,7 +207,10 @@ def test_stop_and_vent_on_the_power_line_get_through_the_fastest_flood(
         assert flooder.returncode is None  # all of it during the flood
         flooder.terminate()
         out, _ = await flooder.communicate()
-        assert json.loads(out)["sent"] >= 100_000
+        # far more than the broker queues for a client (1,000): its queue for the main
+        # connection overflowed. (How fast a flooder sends is the machine's business: over
+        # 100,000 in this test on a quiet one, 97,280 with eight test workers on two cores.)
+        assert json.loads(out)["sent"] >= 20_000
         # and after it (once the rate limit has refilled), the main connection serves again
         await asyncio.sleep(2.5)
         reply = await obs.command(BASE, {"intensity": 5, "transaction": "after"}, 30)
