@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-MAX_STARTS = 3
+MAX_STARTS = 2  # an update then takes 3 starts: within the unit's 5 in 2 minutes
 ONLINE_WITHIN_S = 45.0  # the unit's TimeoutStartSec (60 s) covers it with room to spare
 POLL_S = 0.25
 
@@ -68,13 +68,16 @@ def write_trial(state_dir: Path, trial: dict[str, Any]) -> None:
 
 
 def rollback(state_dir: Path, *, python: str = sys.executable) -> bool:
-    """Reinstall what the trial replaced, from its own wheels (no index needed). True: done."""
-    folder = trial_dir(state_dir)
-    pip = [python, "-m", "pip", "install", "--disable-pip-version-check", "--no-input"]
+    """Reinstall what the trial replaced, from its own wheels (no index needed). True: done.
+
+    Each wheel of the environment as it was; those whose version is installed are left alone.
+    """
+    wheels = sorted(str(w) for w in (trial_dir(state_dir) / "previous").glob("*.whl"))
+    if not wheels:
+        return False
     command = [
-        *pip,
-        *("--no-index", "--no-deps", "--find-links", str(folder / "previous")),
-        *("--requirement", str(folder / "previous.txt")),
+        *(python, "-m", "pip", "install", "--disable-pip-version-check", "--no-input"),
+        *("--no-index", "--no-deps", *wheels),
     ]
     done = subprocess.run(command, check=False)  # noqa: S603 - our own pip
     return done.returncode == 0

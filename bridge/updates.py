@@ -9,7 +9,10 @@ is an error that names the source and the reason.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
+import logging
 import os
 import re
 import shutil
@@ -19,7 +22,9 @@ import sysconfig
 import time
 import urllib.error
 import urllib.request
+import zipfile
 from dataclasses import dataclass, field
+from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +41,8 @@ from bridge.update_guard import (
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+
+log = logging.getLogger(__name__)
 
 FETCH_TIMEOUT_S = 10.0
 MAX_DOCUMENT_BYTES = 4 * 1024 * 1024  # PyPI's JSON for a project with a long history fits
@@ -149,7 +156,8 @@ class Installer:
     The previous release's wheels are kept first (bridge/update_guard.py reinstalls them when
     the new one does not come online), then the new release is downloaded, then installed: a
     failure before the install leaves the environment as it was, and a failed install is undone
-    from those wheels.
+    from those wheels. legwave's release comes from `index_url` (pip's own index when unset);
+    everything else from pip's own index, as it was installed.
     """
 
     state_dir: Path
@@ -168,10 +176,11 @@ class Installer:
             )
         return None
 
-    def _pip(self, *args: str, index: bool = False) -> str:
+    def _pip(self, *args: str, index: str | None = None) -> str:
+        """Run pip; `index`: ``--index-url`` or ``--extra-index-url`` with the configured index."""
         command = [self.python, "-m", "pip", *args, "--disable-pip-version-check", "--no-input"]
-        if index and self.index_url is not None:
-            command += ["--index-url", self.index_url]
+        if index is not None and self.index_url is not None:
+            command += [index, self.index_url]
         try:
             done = subprocess.run(  # noqa: S603 - our own pip, arguments we made
                 command, capture_output=True, text=True, timeout=PIP_TIMEOUT_S, check=False
@@ -193,36 +202,30 @@ class Installer:
         folder = trial_dir(self.state_dir)
         shutil.rmtree(folder, ignore_errors=True)
         (folder / "previous").mkdir(parents=True)
-        frozen = self._pip("freeze", "--local", "--exclude-editable")
-        (folder / "previous.txt").write_text(frozen)
         progress(10)
         try:
-            self._pip(
-                "download",
-                *("--no-deps", "--dest", str(folder / "previous")),
-                *("--requirement", str(folder / "previous.txt")),
-                index=True,
-            )
-        except UpdateInstallError as exc:
+            kept = keep_environment(folder / "previous")
+        except OSError as exc:
             raise UpdateInstallError(
                 f"{current} could not be kept for a way back ({exc}); nothing changed"
             ) from None
+        log.info("kept %d distributions for a way back", kept)
         progress(40)
         try:
             self._pip(
                 "download",
                 *("--no-deps", "--dest", str(folder / "new"), f"legwave=={version}"),
-                index=True,
+                index="--index-url",  # the release from the configured index alone
             )
         except UpdateInstallError as exc:
             raise UpdateInstallError(f"{version} could not be downloaded ({exc})") from None
         progress(70)
+        if not any((folder / "new").glob("legwave-*.whl")):
+            raise UpdateInstallError(f"{version}: the index has no wheel of it; nothing changed")
         try:
-            self._pip(
-                "install",
-                *("--find-links", str(folder / "new"), f"legwave=={version}"),
-                index=True,
-            )
+            # the release just downloaded (by name, so that pip records no path that is gone
+            # tomorrow); what it needs beyond what is installed, from pip's own index
+            self._pip("install", "--find-links", str(folder / "new"), f"legwave=={version}")
         except UpdateInstallError as exc:
             back = rollback(self.state_dir, python=self.python)
             undone = "undone" if back else "NOT undone: reinstall legwave by hand"
@@ -233,6 +236,65 @@ class Installer:
             {"from": current, "to": version, "state": TRYING, "starts": 0, "at": time.time()},
         )
         progress(100)
+
+
+KEEP_LEFT_OUT = frozenset({"INSTALLER", "REQUESTED", "RECORD", "direct_url.json"})
+"""Files of an installed dist-info that belong to the install, not to the wheel."""
+
+
+def _wheel_tag(wheel_file: str | None) -> str:
+    """The compressed tag (``py2.py3-none-any``) of an installed WHEEL file's ``Tag:`` lines."""
+    tags = [
+        line[len("Tag: ") :].strip().split("-")
+        for line in (wheel_file or "").splitlines()
+        if line.startswith("Tag: ")
+    ]
+    tags = [t for t in tags if len(t) == 3] or [["py3", "none", "any"]]
+    return "-".join(".".join(dict.fromkeys(t[i] for t in tags)) for i in range(3))
+
+
+def keep_environment(dest: Path) -> int:
+    """A wheel of every distribution installed in this environment, made from its own files.
+
+    The way back must depend neither on an index still offering each version nor on the
+    folder a release was installed from (a checkout the hardened service cannot even read):
+    the installed files are packed again with a fresh RECORD; pip reinstalls them offline.
+    pip itself and compiled bytecode are left out. Returns how many wheels were made.
+
+    Raises:
+        OSError: a file could not be read or the wheel written.
+    """
+    site = Path(sysconfig.get_paths()["purelib"]).resolve()
+    count = 0
+    for dist in metadata.distributions(path=[str(site)]):
+        name = dist.metadata["Name"]
+        if not name or name.lower() == "pip" or dist.files is None:
+            continue
+        info = f"{dist.metadata['Name']}-{dist.version}.dist-info"
+        info = next(
+            (f.parts[0] for f in dist.files if f.parts and f.parts[0].endswith(".dist-info")),
+            info,
+        )
+        path = dest / f"{info[: -len('.dist-info')]}-{_wheel_tag(dist.read_text('WHEEL'))}.whl"
+        record: list[str] = []
+        with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as wheel:
+            for file in dist.files:
+                rel = file.as_posix()
+                inside_info = rel.startswith(f"{info}/")
+                if (
+                    rel.startswith("..")
+                    or rel.endswith(".pyc")
+                    or (inside_info and rel.split("/", 1)[1] in KEEP_LEFT_OUT)
+                ):
+                    continue  # scripts (made again from entry points), bytecode, install notes
+                data = (site / rel).read_bytes()
+                digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=")
+                record.append(f"{rel},sha256={digest.decode()},{len(data)}")
+                wheel.writestr(rel, data)
+            record.append(f"{info}/RECORD,,")
+            wheel.writestr(f"{info}/RECORD", "\n".join(record) + "\n")
+        count += 1
+    return count
 
 
 def settle(state_dir: Path, running: str) -> str | None:

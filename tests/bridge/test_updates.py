@@ -308,3 +308,21 @@ def test_at_start_the_agent_says_what_became_of_the_last_install(
     assert settle(tmp_path, running) == note
     assert not update_guard.trial_dir(tmp_path).exists()
     assert settle(tmp_path, running) is None  # said once
+
+
+@pytest.mark.parametrize(
+    ("wheel", "tag"),
+    [
+        ("Wheel-Version: 1.0\nTag: py3-none-any\n", "py3-none-any"),
+        ("Tag: py2-none-any\nTag: py3-none-any\n", "py2.py3-none-any"),
+        (
+            "Tag: cp311-cp311-manylinux_2_17_x86_64\nTag: cp311-cp311-manylinux2014_x86_64\n",
+            "cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64",
+        ),
+        (None, "py3-none-any"),
+    ],
+)
+def test_a_kept_wheel_is_named_by_the_tags_it_was_installed_with(
+    wheel: str | None, tag: str
+) -> None:
+    assert updates._wheel_tag(wheel) == tag
