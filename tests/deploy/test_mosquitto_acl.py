@@ -92,6 +92,31 @@ def delivered(port: int, user: str, password: str, topic: str, watch: str = "leg
     return asyncio.run(run())
 
 
+def _every_topic() -> list[tuple[str, str, bool]]:
+    """From the MQTT reference's own table: the device writes what goes out, Home Assistant
+    writes what comes in, and neither writes the other's (a topic added without its ACL line
+    fails here, as selftest, stats, diagnostics and update once did)."""
+    from bridge.codec import Topics
+    from bridge.mqtt_reference import TOPICS
+
+    topics = Topics(f"legwave/{DEVICE}")
+    cases = []
+    for name, direction, _ in TOPICS:
+        topic = getattr(topics, name)
+        cases.append(("device", topic, direction == "out"))
+        if name != "availability":  # Home Assistant never says a device is online
+            cases.append(("homeassistant", topic, direction == "in"))
+    return cases
+
+
+@pytest.mark.parametrize(("who", "topic", "allowed"), _every_topic())
+def test_each_topic_of_the_reference_is_written_by_its_side_only(
+    broker: int, who: str, topic: str, allowed: bool
+) -> None:
+    user, password = ACCOUNTS[who]
+    assert delivered(broker, user, password, topic) is allowed
+
+
 @pytest.mark.parametrize(
     ("who", "topic", "allowed"),
     [
