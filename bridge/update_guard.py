@@ -8,6 +8,7 @@ environment (deploy/install.sh) and is not replaced by an update.
 
 ``before`` (ExecStartPre): one more start of the new release; after ``MAX_STARTS`` starts that
 did not come online, reinstall the previous release from its wheels and let it start instead.
+An install that was cut short (the agent stopped or killed while pip ran) is rolled back at once.
 
 ``after`` (ExecStartPost): wait until the new release says it is online (connected to the
 broker, state published); if it does not within ``ONLINE_WITHIN_S``, fail the start, so that
@@ -30,6 +31,7 @@ MAX_STARTS = 2  # an update then takes 3 starts: within the unit's 5 in 2 minute
 ONLINE_WITHIN_S = 45.0  # the unit's TimeoutStartSec (60 s) covers it with room to spare
 POLL_S = 0.25
 
+INSTALLING = "installing"  # pip is changing the environment: a stop now leaves it half done
 TRYING = "trying"  # the new release is on probation
 ONLINE = "online"  # it came online: the update is done
 ROLLED_BACK = "rolled_back"  # it did not: the previous release is back
@@ -86,13 +88,16 @@ def rollback(state_dir: Path, *, python: str = sys.executable) -> bool:
 def before(state_dir: Path) -> int:
     """ExecStartPre: count a start of the new release; roll back after too many."""
     trial = read_trial(state_dir)
-    if trial is None or trial["state"] != TRYING:
+    if trial is None or trial["state"] not in (INSTALLING, TRYING):
         return 0
     starts = int(trial.get("starts", 0)) + 1
-    if starts <= MAX_STARTS:
+    if trial["state"] == INSTALLING:
+        why = f"the install of {trial.get('to')} was cut short"
+    elif starts <= MAX_STARTS:
         write_trial(state_dir, {**trial, "starts": starts})
         return 0
-    why = f"{trial.get('to')} did not come online in {MAX_STARTS} starts"
+    else:
+        why = f"{trial.get('to')} did not come online in {MAX_STARTS} starts"
     print(f"legwave update: {why}: reinstalling {trial.get('from')}", file=sys.stderr)
     ok = rollback(state_dir)
     state = ROLLED_BACK if ok else ROLLBACK_FAILED

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bridge.update_guard import (
+    INSTALLING,
     ONLINE,
     ROLLBACK_FAILED,
     ROLLED_BACK,
@@ -36,6 +37,7 @@ from bridge.update_guard import (
     read_trial,
     rollback,
     trial_dir,
+    trial_path,
     write_trial,
 )
 
@@ -222,19 +224,20 @@ class Installer:
         progress(70)
         if not any((folder / "new").glob("legwave-*.whl")):
             raise UpdateInstallError(f"{version}: the index has no wheel of it; nothing changed")
+        trial = {"from": current, "to": version, "starts": 0, "at": time.time()}
+        # if the agent is stopped while pip runs, the guard puts the previous release back
+        write_trial(self.state_dir, {**trial, "state": INSTALLING})
         try:
             # the release just downloaded (by name, so that pip records no path that is gone
             # tomorrow); what it needs beyond what is installed, from pip's own index
             self._pip("install", "--find-links", str(folder / "new"), f"legwave=={version}")
         except UpdateInstallError as exc:
             back = rollback(self.state_dir, python=self.python)
+            trial_path(self.state_dir).unlink(missing_ok=True)
             undone = "undone" if back else "NOT undone: reinstall legwave by hand"
             raise UpdateInstallError(f"{version} did not install ({exc}); {undone}") from None
         progress(90)
-        write_trial(
-            self.state_dir,
-            {"from": current, "to": version, "state": TRYING, "starts": 0, "at": time.time()},
-        )
+        write_trial(self.state_dir, {**trial, "state": TRYING})
         progress(100)
 
 

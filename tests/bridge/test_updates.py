@@ -18,7 +18,13 @@ from bridge.config import ConfigError, load_settings
 from bridge.discovery import device_payload
 from bridge.service import build
 from bridge.transport import Incoming
-from bridge.update_guard import ONLINE, ROLLBACK_FAILED, ROLLED_BACK, TRYING, read_trial
+from bridge.update_guard import (
+    ONLINE,
+    ROLLBACK_FAILED,
+    ROLLED_BACK,
+    TRYING,
+    read_trial,
+)
 from bridge.updates import Release, UpdateSourceError, fetch_release, parse_release, settle
 from device.control.massager import Action, Command, CommandRejectedError
 

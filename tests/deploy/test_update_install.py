@@ -404,6 +404,41 @@ def test_install_when_idle_then_a_broken_release_is_rolled_back(
         # two more before it
         assert unit.exits[-3:] == [75, 1, 1]
         assert unit.starts - starts_before == 4 <= unit.burst - 1
+
+        # stopped while pip was changing the environment: the way back was kept, the trial
+        # says `installing` (here 0.3.0 is wholly in place, as bad as half of it), and the
+        # next start puts 0.2.0 back before anything of 0.3.0 runs
+        unit.stop()
+        keep = (
+            "import pathlib, sys; from bridge.updates import keep_environment; "
+            "keep_environment(pathlib.Path(sys.argv[1]))"
+        )
+        kept = unit.state / "update" / "previous"
+        kept.mkdir(parents=True)
+        python = str(venv / "bin" / "python")
+        subprocess.run([python, "-c", keep, str(kept)], check=True, env=_quiet_env())
+        (unit.state / "update" / "trial.json").write_text(
+            json.dumps({"from": "0.2.0", "to": "0.3.0", "state": "installing", "starts": 0})
+        )
+        subprocess.run(
+            [
+                *(python, "-m", "pip", "install", "--quiet", "--no-index", "--no-deps"),
+                *("--find-links", str(releases), "legwave==0.3.0"),
+            ],
+            check=True,
+            env=_quiet_env(),
+        )
+        exits_before = len(unit.exits)
+        unit.start()
+        cut = watcher.wait(
+            "the cut-short install is undone",
+            last_update(release_summary=lambda s: bool(s) and "cut short" in s),
+        )
+        assert cut["release_summary"].startswith(
+            "The update to 0.3.0 was rolled back: the install of 0.3.0 was cut short; 0.2.0 runs."
+        )
+        assert installed(venv) == "0.2.0"
+        assert unit.exits[exits_before:] == []  # 0.3.0 never started
     finally:
         unit.stop()
         unit.log.close()
