@@ -5,9 +5,10 @@ index on 127.0.0.1: 0.1.0, 0.2.0, and 0.3.0, broken on purpose (it cannot start)
 venv holds 0.1.0 (its dependencies are the test environment's, seen through a .pth file, so
 nothing is downloaded). deploy/legwave.service's own commands run it, in systemd's order:
 ExecStartPre (the update guard), ExecStart (`legwave run`), ExecStartPost (the guard again),
-and a start again after a failure, as ``Restart=on-failure`` does. systemd itself is not here
-(this machine's PID 1 is not systemd); `systemd-analyze verify` checks the unit's lines in
-tests/deploy/test_pi_install.py.
+and a start again after a failure, as ``Restart=on-failure`` does. systemd itself is not run
+(a test machine or container seldom boots with it); `systemd-analyze verify` checks the unit's
+lines in tests/deploy/test_pi_install.py, and docs/hardware.md (Updates) tells the same
+sequence run under a real systemd.
 """
 
 from __future__ import annotations
