@@ -21,8 +21,8 @@ import signal
 import socket
 import subprocess
 import sys
+import sysconfig
 import threading
-from collections.abc import Iterator
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -32,7 +32,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from bridge.broker import BrokerUnavailableError, Mosquitto
+from bridge.broker import Mosquitto
 from tests.deploy.test_pi_install import unit_entries
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -121,7 +121,7 @@ def venv_with(python_dir: Path, wheels: Path, version: str) -> Path:
     deps = python_dir.parent / "deps"
     deps.mkdir()
     ours = ("legwave", "bridge", "device", "testkit", "_editable", "__editable__")
-    for entry in Path(sysconfig_purelib()).iterdir():
+    for entry in Path(sysconfig.get_paths()["purelib"]).iterdir():
         if not entry.name.lower().startswith(ours) and not entry.name.endswith(".pth"):
             (deps / entry.name).symlink_to(entry)
     (Path(purelib) / "legwave_test_deps.pth").write_text(f"{deps}\n")
@@ -135,12 +135,6 @@ def venv_with(python_dir: Path, wheels: Path, version: str) -> Path:
         timeout=HANG_GUARD_S,
     )
     return python_dir
-
-
-def sysconfig_purelib() -> str:
-    import sysconfig
-
-    return sysconfig.get_paths()["purelib"]
 
 
 def installed(venv: Path) -> str:
@@ -162,7 +156,8 @@ class Unit:
     """deploy/legwave.service's commands, run as systemd runs them, its paths made local."""
 
     def __init__(self, tmp: Path, venv: Path, env: dict[str, str]) -> None:
-        service = unit_entries(UNIT.read_text())["Service"]
+        unit = unit_entries(UNIT.read_text())
+        service = unit["Service"]
         self.state = tmp / "state"
         self.log = (tmp / "unit.log").open("ab")
         guard = tmp / "update-guard.py"  # deploy/install.sh installs the release's guard
@@ -182,7 +177,7 @@ class Unit:
         self.pre = [local(c) for c in service["ExecStartPre"]]
         (self.main,) = [local(c) for c in service["ExecStart"]]
         self.post = [local(c) for c in service["ExecStartPost"]]
-        self.burst = int(unit_entries(UNIT.read_text())["Unit"]["StartLimitBurst"][0])
+        self.burst = int(unit["Unit"]["StartLimitBurst"][0])
         self.env = {**env, "INVOCATION_ID": "0" * 32}
         for line in service["Environment"]:
             key, _, value = line.partition("=")
@@ -191,7 +186,7 @@ class Unit:
         self.exits: list[int] = []
         self._stop = threading.Event()
         self._process: subprocess.Popen[bytes] | None = None
-        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread: threading.Thread | None = None
 
     def start(self) -> None:
         self._stop.clear()
@@ -203,7 +198,8 @@ class Unit:
         self._stop.set()
         if self._process is not None and self._process.poll() is None:
             self._process.send_signal(signal.SIGTERM)
-        self._thread.join(HANG_GUARD_S)
+        if self._thread is not None:
+            self._thread.join(HANG_GUARD_S)
 
     def _run(self, command: list[str]) -> int:
         return subprocess.run(
@@ -307,17 +303,6 @@ def releases(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for version, broken in (("0.1.0", False), ("0.2.0", False), ("0.3.0", True)):
         build_release(tmp, version, wheels, broken=broken)
     return wheels
-
-
-@pytest.fixture
-def broker(tmp_path: Path) -> Iterator[Mosquitto]:
-    try:
-        (tmp_path / "broker").mkdir()
-        b = Mosquitto(folder=tmp_path / "broker").start()
-    except BrokerUnavailableError as exc:  # pragma: no cover - scripts/test installs mosquitto
-        pytest.skip(str(exc))
-    yield b
-    b.stop()
 
 
 def test_the_unit_runs_the_update_guard_around_each_start() -> None:
